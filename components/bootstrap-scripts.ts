@@ -1,0 +1,208 @@
+// The shell scripts the bootstrap runs on a node over SSH, generated as text so they can be checked with
+// shellcheck and run for real in tests. Every path is a parameter: the same script runs on an EC2 instance
+// with the defaults below and in a temporary directory in a test.
+//
+// No script ever contains a secret: the join token reaches a node only on a command's stdin.
+
+/** Where the bootstrap puts things on a node. */
+export interface NodePaths {
+  /** Upload target of `CopyToRemote` (written over SFTP as the SSH user, then installed as root). */
+  staging: string;
+  /** Root-owned module path `puppet apply` reads `k3s_cluster` from. */
+  modulePath: string;
+  /** The manifest declaring `class { 'k3s_cluster': ... }` (no secret in it, 0644). */
+  manifestPath: string;
+  /** k3s's `token-file`: root-only, 0600, written from stdin. */
+  tokenFile: string;
+}
+
+export const DEFAULT_PATHS: NodePaths = {
+  staging: "/tmp/k3s-cluster-puppet-modules",
+  modulePath: "/etc/k3s-cluster/puppet/modules",
+  manifestPath: "/etc/k3s-cluster/site.pp",
+  tokenFile: "/etc/rancher/k3s/cluster-token",
+};
+
+/** Seconds each step may take before `timeout` stops it; sized for a fresh EC2 instance. */
+export const STEP_TIMEOUTS = {
+  cloudInit: 900,
+  puppetAgent: 600,
+  modules: 120,
+  tokenFile: 60,
+  // puppet apply installs k3s; on a joining node the k3s unit's start blocks until it has joined.
+  apply: 1200,
+  kubeconfig: 60,
+} as const;
+
+/** Quotes a value for POSIX shells: the result is one word whatever the value holds. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command text sent over SSH: the script run by bash, bounded by `timeout`, through `sudo -n` when the
+ * SSH user is not root (cloud images log in as `ubuntu`/`admin` with passwordless sudo).
+ */
+export function remoteCommand(script: string, opts: { timeoutSeconds: number; asRoot: boolean; sshUser: string }): string {
+  const sudo = opts.asRoot && opts.sshUser !== "root" ? "sudo -n " : "";
+  // -k: a step that ignores SIGTERM is killed 10 s later, so nothing hangs past its bound.
+  return `timeout -k 10 ${opts.timeoutSeconds} ${sudo}bash -c ${shellQuote(script)}`;
+}
+
+const header = "set -euo pipefail\n";
+
+/** Waits for cloud-init to finish (package mirrors, users, sshd keys) when the image uses it. */
+export function waitForCloudInitScript(timeoutSeconds: number): string {
+  return `${header}if ! command -v cloud-init >/dev/null 2>&1; then
+  echo "no cloud-init on this node: nothing to wait for"
+  exit 0
+fi
+echo "waiting up to ${timeoutSeconds}s for cloud-init to finish"
+rc=0
+cloud-init status --wait >/dev/null || rc=$?
+# 2 = finished with recoverable errors (newer cloud-init): the node is usable.
+case "$rc" in
+  0|2) echo "cloud-init finished" ;;
+  *) echo "cloud-init failed (exit $rc):" >&2; cloud-init status --long >&2 || true; exit "$rc" ;;
+esac
+`;
+}
+
+/** Installs puppet-agent from the OS packages, only when no `puppet` is on the node yet. */
+export function installPuppetScript(): string {
+  return `${header}export PATH="/opt/puppetlabs/bin:$PATH"
+if command -v puppet >/dev/null 2>&1; then
+  echo "puppet $(puppet --version) already installed"
+  exit 0
+fi
+if command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "installing puppet-agent with apt-get (waiting up to 300s for the dpkg lock)"
+  apt-get -o DPkg::Lock::Timeout=300 -q update
+  apt-get -o DPkg::Lock::Timeout=300 -q -y --no-install-recommends install puppet-agent
+elif command -v dnf >/dev/null 2>&1; then
+  echo "installing puppet with dnf"
+  dnf -q -y install puppet
+else
+  echo "neither apt-get nor dnf on this node: install puppet-agent in the image" >&2
+  exit 1
+fi
+echo "puppet $(puppet --version) installed"
+`;
+}
+
+/**
+ * Moves the uploaded modules into a root-owned module path. The upload lands as the SSH user in a
+ * world-writable /tmp, so the script refuses a staging directory that is a symlink or owned by anyone else.
+ * `CopyToRemote` copies into the target when it already exists, hence the two accepted layouts; the staging
+ * directory is removed afterwards so the next upload starts clean.
+ */
+export function installModulesScript(paths: Pick<NodePaths, "staging" | "modulePath">, uploader: string): string {
+  return `${header}staging=${shellQuote(paths.staging)}
+target=${shellQuote(paths.modulePath)}
+uploader=${shellQuote(uploader)}
+if [ -L "$staging" ] || [ ! -d "$staging" ]; then
+  echo "$staging is missing or a symlink: the module upload did not arrive" >&2
+  exit 1
+fi
+owner=$(stat -c %U "$staging")
+if [ "$owner" != "$uploader" ]; then
+  echo "$staging belongs to $owner, not $uploader: refusing to install it" >&2
+  exit 1
+fi
+src="$staging"
+if [ ! -d "$src/k3s_cluster" ] && [ -d "$src/modules/k3s_cluster" ]; then
+  src="$src/modules"
+fi
+if [ ! -f "$src/k3s_cluster/manifests/init.pp" ]; then
+  echo "no k3s_cluster module (manifests/init.pp) under $staging" >&2
+  exit 1
+fi
+umask 022
+install -d -m 0755 "$target"
+incoming=$(mktemp -d "$target/.incoming.XXXXXX")
+trap 'rm -rf "$incoming"' EXIT
+cp -R "$src"/. "$incoming"/
+chown -R root:root "$incoming"
+chmod -R u=rwX,go=rX "$incoming"
+for dir in "$incoming"/*/; do
+  name=$(basename "$dir")
+  rm -rf "\${target:?}/$name"
+  mv "$dir" "$target/$name"
+done
+rm -rf "$staging"
+echo "Puppet modules installed in $target: $(find "$target" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f ')"
+`;
+}
+
+/**
+ * Writes the join token read from stdin to k3s's token file: created under umask 077 as a temp file in the
+ * same directory, owned by root, mode 0600, then renamed into place, so no reader ever sees it readable or
+ * half-written. The token never appears in this text, the environment or the output.
+ */
+export function writeTokenFileScript(tokenFile: string): string {
+  return `${header}umask 077
+file=${shellQuote(tokenFile)}
+dir=$(dirname "$file")
+install -d -m 0755 "$dir"
+tmp=$(mktemp "$dir/.cluster-token.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+head -c 4096 > "$tmp"
+if [ ! -s "$tmp" ]; then
+  echo "no token arrived on stdin: $file left unchanged" >&2
+  exit 1
+fi
+if [ "$(grep -c '' "$tmp")" -ne 1 ] || grep -q '[[:space:]]' <(tr -d '\\n' < "$tmp"); then
+  echo "the token on stdin is not one line without spaces: $file left unchanged" >&2
+  exit 1
+fi
+chown root:root "$tmp"
+chmod 0600 "$tmp"
+mv -f "$tmp" "$file"
+trap - EXIT
+echo "token written to $file (root, 0600)"
+`;
+}
+
+/**
+ * Writes the manifest read from stdin and applies it. `--detailed-exitcodes` makes Puppet report failed
+ * resources (4, 6) instead of exiting 0; 2 only means "changes were made".
+ */
+export function puppetApplyScript(paths: Pick<NodePaths, "manifestPath" | "modulePath">): string {
+  return `${header}export PATH="/opt/puppetlabs/bin:$PATH"
+manifest=${shellQuote(paths.manifestPath)}
+modules=${shellQuote(paths.modulePath)}
+umask 022
+install -d -m 0755 "$(dirname "$manifest")"
+tmp=$(mktemp "$manifest.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+cat > "$tmp"
+if [ ! -s "$tmp" ]; then
+  echo "no manifest arrived on stdin" >&2
+  exit 1
+fi
+chmod 0644 "$tmp"
+mv -f "$tmp" "$manifest"
+trap - EXIT
+base=$(puppet config print basemodulepath 2>/dev/null || true)
+echo "puppet apply $manifest (modules: $modules)"
+rc=0
+puppet apply --detailed-exitcodes --modulepath="$modules\${base:+:$base}" "$manifest" || rc=$?
+case "$rc" in
+  0) echo "puppet apply finished: nothing to change" ;;
+  2) echo "puppet apply finished: changes applied" ;;
+  *) echo "puppet apply failed with exit code $rc (4: failed resources, 6: changes and failures)" >&2; exit "$rc" ;;
+esac
+`;
+}
+
+/** Prints the admin kubeconfig k3s wrote; run with logging off, its stdout is a secret output. */
+export function readKubeconfigScript(path = "/etc/rancher/k3s/k3s.yaml"): string {
+  return `${header}file=${shellQuote(path)}
+if [ ! -s "$file" ]; then
+  echo "$file is missing or empty: k3s has not written its admin kubeconfig" >&2
+  exit 1
+fi
+cat "$file"
+`;
+}
