@@ -82,8 +82,10 @@ export class NodeBootstrap extends pulumi.ComponentResource {
   readonly applied: remote.Command;
   readonly tokenFile?: remote.Command;
 
-  constructor(name: string, args: NodeBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("k3s:index:NodeBootstrap", name, {}, opts);
+  /** `node` is the node's name: the component is `<node>-bootstrap`, its steps `<node>-<step>`. */
+  constructor(node: string, args: NodeBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("k3s:index:NodeBootstrap", `${node}-bootstrap`, {}, opts);
+    const name = node;
     const paths = args.paths ?? DEFAULT_PATHS;
     const modulesDir = args.modulesDir ?? "puppet/modules";
     const digest = directoryDigest(modulesDir);
