@@ -133,7 +133,8 @@ export class NodeBootstrap extends pulumi.ComponentResource {
         stdin: pulumi.secret(args.token),
         // Nothing this step prints is a secret, but a step that touches the token logs nothing by rule.
         logging: "none",
-      }, { ...child, dependsOn: [cloudInit, ...joinAfter] });
+      // Commands echo their inputs as outputs; keep the echoed token secret whatever the provider does.
+      }, { ...child, dependsOn: [cloudInit, ...joinAfter], additionalSecretOutputs: ["stdin"] });
       applyDeps.push(this.tokenFile);
     }
 
