@@ -11,6 +11,7 @@ import {
   shellQuote, waitForCloudInitScript, writeTokenFileScript,
 } from "../../components/bootstrap-scripts";
 import { renderManifest } from "../../components/puppet-manifest";
+import { writeStandinK3sModule } from "../helpers/standin-k3s-module";
 
 const TOKEN = "K10" + "ab".repeat(32) + "::server:" + "5e".repeat(16);
 
@@ -188,20 +189,9 @@ test("puppetApply writes the manifest from stdin and treats Puppet's exit 2 (cha
   const root = tmpRoot();
   fs.chmodSync(root, 0o777);
   const modules = path.join(root, "modules");
-  fs.mkdirSync(path.join(modules, "k3s_cluster/manifests"), { recursive: true });
   const out = path.join(root, "applied");
-  // A stand-in class with the real parameter list of the manifest we render.
-  fs.writeFileSync(path.join(modules, "k3s_cluster/manifests/init.pp"), `class k3s_cluster(
-  String $node_type, Boolean $cluster_init, String $cluster_name, Boolean $auto_token_sharing,
-  Optional[String] $token_file = undefined, Optional[String] $server_url = undefined, String $k3s_version,
-  String $install_method, Optional[String] $binary_source = undefined, Optional[String] $binary_sha256 = undefined,
-  String $node_name, Array[String] $tls_san,
-) {
-  if $node_name == 'broken' { file { '/proc/definitely/not/writable': ensure => file } }
-  else { file { '${out}': ensure => file, content => "\${node_type} \${node_name} \${token_file} \${tls_san}\\n" } }
-}
-`);
-  fs.chmodSync(path.join(modules, "k3s_cluster/manifests/init.pp"), 0o644);
+  writeStandinK3sModule(modules, `  if $node_name == 'broken' { file { '/proc/definitely/not/writable': ensure => file } }
+  else { file { '${out}': ensure => file, content => "\${node_type} \${node_name} \${token_file} \${tls_san}\\n" } }`);
   const manifestPath = path.join(root, "etc/site.pp");
   fs.mkdirSync(path.dirname(manifestPath));
   fs.chownSync(path.dirname(manifestPath), 65534, 65534);
