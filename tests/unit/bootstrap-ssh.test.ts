@@ -8,9 +8,10 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Client, SFTPWrapper } from "ssh2";
+import { Client } from "ssh2";
 import { installModulesScript, remoteCommand, writeTokenFileScript } from "../../components/bootstrap-scripts";
 import { writeStandinK3sModule } from "../helpers/standin-k3s-module";
+import { sftpUploadDir, sshExec } from "../helpers/ssh-exec";
 
 const HOST = "127.0.52.1";
 const PORT = 2222;
@@ -59,18 +60,7 @@ after(() => {
   sshd?.kill("SIGTERM");
 });
 
-function run(command: string, stdin?: string, env?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    ssh.exec(command, env ? { env } : {}, (err, ch) => {
-      if (err) return reject(err);
-      let stdout = "", stderr = "";
-      ch.on("data", (d: Buffer) => { stdout += d; });
-      ch.stderr.on("data", (d: Buffer) => { stderr += d; });
-      ch.on("close", (code: number) => resolve({ code, stdout, stderr }));
-      if (stdin !== undefined) ch.end(stdin); else ch.end();
-    });
-  });
-}
+const run = (command: string, stdin?: string, env?: Record<string, string>) => sshExec(ssh, command, stdin, env);
 
 test("the token-file step over SSH: token on stdin only, file root 0600, nothing in sshd's log or the output", async () => {
   const file = path.join(dir, "etc/rancher/k3s/cluster-token");
@@ -92,17 +82,7 @@ test("the module upload over SFTP as the SSH user, then the root-owned install",
   const local = fs.mkdtempSync(path.join(os.tmpdir(), "k3s-upload-"));
   writeStandinK3sModule(local, "");
   const staging = path.join(dir, "staging");
-  const sftp: SFTPWrapper = await new Promise((res, rej) => ssh.sftp((e, s) => (e ? rej(e) : res(s))));
-  const put = async (l: string, r: string): Promise<void> => {
-    if (fs.statSync(l).isDirectory()) {
-      await new Promise<void>((res, rej) => sftp.mkdir(r, (e) => (e ? rej(e) : res())));
-      for (const entry of fs.readdirSync(l)) await put(path.join(l, entry), `${r}/${entry}`);
-    } else {
-      await new Promise<void>((res, rej) => sftp.fastPut(l, r, (e) => (e ? rej(e) : res())));
-    }
-  };
-  await put(local, staging);
-  sftp.end();
+  await sftpUploadDir(ssh, local, staging);
   const target = path.join(dir, "modules");
   const r = await run(remoteCommand(installModulesScript({ staging, modulePath: target }, "root"), { timeoutSeconds: 60, asRoot: true, sshUser: "root" }));
   assert.equal(r.code, 0, r.stderr);
