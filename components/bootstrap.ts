@@ -48,6 +48,9 @@ export function connectionArgs(t: SshTarget): types.input.remote.ConnectionArgs 
 
 /** sha256 over every file of a directory tree (names and contents): re-runs the install when a module changes. */
 export function directoryDigest(dir: string): string {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new Error(`the Puppet modules directory ${path.resolve(dir)} does not exist: run pulumi from the project root`);
+  }
   const hash = createHash("sha256");
   const walk = (d: string): void => {
     for (const entry of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {

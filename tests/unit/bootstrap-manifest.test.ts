@@ -106,4 +106,5 @@ test("directoryDigest is stable and changes with any file's content or name", ()
   assert.notEqual(d2, d1);
   fs.renameSync(path.join(dir, "z.txt"), path.join(dir, "y.txt"));
   assert.notEqual(directoryDigest(dir), d2);
+  assert.throws(() => directoryDigest(path.join(dir, "missing")), /Puppet modules directory .*missing does not exist: run pulumi from the project root/);
 });
