@@ -1,0 +1,150 @@
+// The stack's settings (namespace `k3s-cluster:`), validated once with zod before any resource exists.
+// Values arrive from Pulumi config as strings; each problem becomes one message that names the full
+// key, the value given (never a secret's) and the rule.
+import { z } from "zod";
+
+export const NAMESPACE = "k3s-cluster";
+export const SECRET_KEYS = new Set(["sshPrivateKey", "token"]);
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const K3S_VERSION = /^(v\d+\.\d+\.\d+\+k3s\d+|stable|latest|testing|v\d+\.\d+)$/;
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
+
+function isCidr(value: string): boolean {
+  const m = CIDR.exec(value);
+  return !!m && m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
+}
+
+const num = (v: unknown) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v);
+const bool = (v: unknown) => (v === "true" ? true : v === "false" ? false : v);
+const json = (v: unknown) => {
+  if (typeof v !== "string") return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+};
+
+export const configSchema = z
+  .object({
+    clusterName: z
+      .string({ message: "is required" })
+      .max(63, "must be at most 63 characters")
+      .regex(DNS_LABEL, "must be a DNS-1123 label (lower-case letters, digits and '-', starting and ending alphanumeric)"),
+    servers: z.preprocess(
+      num,
+      z
+        .number({ message: "must be a number" })
+        .refine((n) => [1, 3, 5, 7].includes(n), "must be 1, 3, 5 or 7 (embedded etcd needs an odd count for a majority)"),
+    ).default(1),
+    agents: z.preprocess(num, z.number({ message: "must be a number" }).int("must be a whole number").min(0, "must be 0 or more")).default(2),
+    serverInstanceType: z.string().regex(INSTANCE_TYPE, "must be an EC2 instance type like t3.medium").default("t3.medium"),
+    agentInstanceType: z.string().regex(INSTANCE_TYPE, "must be an EC2 instance type like t3.medium").default("t3.medium"),
+    ami: z.string().regex(/^ami-[0-9a-f]+$/, "must be an AMI id like ami-0123456789abcdef0").optional(),
+    sshUser: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a Unix user name").optional(),
+    sshPublicKey: z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+/, "must be an OpenSSH public key line").optional(),
+    sshPrivateKey: z.string().includes("PRIVATE KEY", { message: "must be a PEM/OpenSSH private key" }).optional(),
+    adminCidrs: z.preprocess(
+      json,
+      z
+        .array(
+          z
+            .string()
+            .refine(isCidr, "must be an IPv4 CIDR like 203.0.113.0/24")
+            .refine((c) => c !== "0.0.0.0/0", "must not be 0.0.0.0/0: SSH and the API would be open to the internet"),
+          { message: "must be a JSON list of CIDRs, e.g. [\"203.0.113.0/24\"]" },
+        )
+        .min(1, "must list at least one CIDR allowed to reach SSH and the API"),
+    ),
+    vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, "must be a VPC id like vpc-0123abcd").optional(),
+    subnetIds: z.preprocess(json, z.array(z.string().regex(/^subnet-[0-9a-f]+$/, "must be subnet ids")).min(1)).optional(),
+    k3sVersion: z.string().regex(K3S_VERSION, "must be a pinned release like v1.34.3+k3s1 or a channel (stable, latest, testing, v1.34)").default("v1.34.3+k3s1"),
+    k3sBinaryUrl: z.string().regex(/^(https?:\/\/\S+|\/\S+)$/, "must be an http(s) URL or an absolute path").optional(),
+    k3sBinarySha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex characters").optional(),
+    autoTokenSharing: z.preprocess(bool, z.boolean({ message: "must be true or false" })).default(true),
+    waitForToken: z.preprocess(bool, z.boolean({ message: "must be true or false" })).default(true),
+    tokenTimeout: z.preprocess(num, z.number({ message: "must be a number" }).min(30, "must be between 30 and 600 seconds").max(600, "must be between 30 and 600 seconds")).default(300),
+    pollInterval: z.preprocess(num, z.number({ message: "must be a number" }).min(0.5, "must be between 0.5 and 60 seconds").max(60, "must be between 0.5 and 60 seconds")).default(2),
+    token: z.string().min(16, "must be at least 16 characters").optional(),
+    tags: z.preprocess(json, z.record(z.string(), z.string(), { message: "must be a JSON object of string tags" })).default({}),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.autoTokenSharing && !c.token) {
+      ctx.addIssue({ code: "custom", path: ["token"], message: "is required when autoTokenSharing is false" });
+    }
+    if (c.autoTokenSharing && c.token) {
+      ctx.addIssue({ code: "custom", path: ["token"], message: "is only used when autoTokenSharing is false" });
+    }
+    // The bootstrap and the verification log in over SSH, so both halves of the key are needed.
+    if (!c.sshPublicKey) ctx.addIssue({ code: "custom", path: ["sshPublicKey"], message: "is required (the OpenSSH public key the nodes accept)" });
+    if (!c.sshPrivateKey) ctx.addIssue({ code: "custom", path: ["sshPrivateKey"], message: "is required as a secret (pulumi config set --secret)" });
+    if (c.subnetIds && !c.vpcId) {
+      ctx.addIssue({ code: "custom", path: ["vpcId"], message: "is required when subnetIds is given" });
+    }
+    if (c.vpcId && !c.subnetIds) {
+      ctx.addIssue({ code: "custom", path: ["subnetIds"], message: "is required when vpcId is given" });
+    }
+    if (c.k3sBinaryUrl?.startsWith("http://") && !c.k3sBinarySha256) {
+      ctx.addIssue({ code: "custom", path: ["k3sBinarySha256"], message: "is required with an http:// k3sBinaryUrl" });
+    }
+  });
+
+export type ClusterConfig = z.infer<typeof configSchema>;
+export const KNOWN_KEYS = Object.keys(configSchema.shape);
+
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length][b.length];
+}
+
+function nearestKey(key: string): string {
+  return KNOWN_KEYS.reduce((best, k) => (distance(key.toLowerCase(), k.toLowerCase()) < distance(key.toLowerCase(), best.toLowerCase()) ? k : best));
+}
+
+export type ValidationResult = { ok: true; config: ClusterConfig } | { ok: false; messages: string[] };
+
+/** Validates raw `k3s-cluster:*` config (keys with or without the namespace). */
+export function validateConfig(raw: Record<string, string>): ValidationResult {
+  const values: Record<string, string> = {};
+  const messages: string[] = [];
+  for (const [fullKey, value] of Object.entries(raw)) {
+    const [ns, key] = fullKey.includes(":") ? fullKey.split(/:(.*)/s) : [NAMESPACE, fullKey];
+    if (ns !== NAMESPACE) continue;
+    if (!KNOWN_KEYS.includes(key)) {
+      messages.push(`${NAMESPACE}:${key} is not a setting of this program; did you mean ${NAMESPACE}:${nearestKey(key)}?`);
+      continue;
+    }
+    values[key] = value;
+  }
+  const parsed = configSchema.safeParse(values);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0] ?? "");
+      const given = values[key];
+      const shown = SECRET_KEYS.has(key) ? "(secret value hidden)" : given === undefined ? "not set" : JSON.stringify(given);
+      messages.push(`${NAMESPACE}:${key} ${issue.message} (got ${shown})`);
+    }
+  }
+  if (messages.length > 0) return { ok: false, messages };
+  return { ok: true, config: (parsed as { data: ClusterConfig }).data };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly messages: string[]) {
+    super(`invalid stack configuration:\n  - ${messages.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads and validates the stack's config; throws one ConfigError listing every problem. */
+export function loadConfig(raw: Record<string, string>): ClusterConfig {
+  const result = validateConfig(raw);
+  if (!result.ok) throw new ConfigError(result.messages);
+  return result.config;
+}

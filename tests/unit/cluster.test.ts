@@ -1,0 +1,126 @@
+// The program under Pulumi mocks: topology, naming, parenting, security-group rules, host hardening.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
+
+interface Registered {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+}
+const registered: Registered[] = [];
+
+pulumi.runtime.setMocks(
+  {
+    newResource(args) {
+      registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+      const state: Record<string, unknown> = { ...args.inputs };
+      if (args.type === "aws:ec2/instance:Instance") {
+        const n = registered.filter((r) => r.type === args.type).length;
+        state.privateIp = `10.0.0.${n}`;
+        state.publicIp = `203.0.113.${n}`;
+      }
+      return { id: `${args.name}-id`, state };
+    },
+    call(args) {
+      if (args.token === "aws:ec2/getAmi:getAmi") return { id: "ami-0abc", architecture: args.inputs.filters[0].values[0].includes("arm64") ? "arm64" : "x86_64" };
+      if (args.token === "aws:index/getAvailabilityZones:getAvailabilityZones") return { names: ["eu-west-1a", "eu-west-1b", "eu-west-1c"] };
+      return {};
+    },
+  },
+  "k3s-cluster",
+  "test",
+  false,
+);
+
+import { ClusterComponent } from "../../components/cluster";
+import { loadConfig } from "../../components/config";
+
+const BASE = {
+  "k3s-cluster:adminCidrs": '["203.0.113.0/24","198.51.100.7/32"]',
+  "k3s-cluster:sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample user",
+  "k3s-cluster:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n",
+};
+
+function settle<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply(resolve));
+}
+
+async function build(name: string, servers: number, agents: number) {
+  const config = loadConfig({ ...BASE, "k3s-cluster:clusterName": name, "k3s-cluster:servers": String(servers), "k3s-cluster:agents": String(agents) });
+  const cluster = new ClusterComponent(name, { config });
+  const ips = await settle(pulumi.all([cluster.serverPrivateIps, cluster.agentPrivateIps, cluster.serverUrl, cluster.apiEndpoint]));
+  return { cluster, ips, mine: registered.filter((r) => r.name.startsWith(`${name}-`)) };
+}
+
+describe("ClusterComponent under mocks", () => {
+  for (const [servers, agents] of [[1, 0], [1, 3], [3, 5]]) {
+    it(`topology ${servers}+${agents}: stable names, roles and outputs`, async () => {
+      const name = `t${servers}x${agents}`;
+      const { ips, mine } = await build(name, servers, agents);
+      const instances = mine.filter((r) => r.type === "aws:ec2/instance:Instance");
+      const expected = [
+        ...Array.from({ length: servers }, (_, i) => `${name}-server-${i}`),
+        ...Array.from({ length: agents }, (_, i) => `${name}-agent-${i}`),
+      ];
+      assert.deepEqual(instances.map((i) => i.name).sort(), expected.sort());
+      for (const inst of instances) {
+        const role = inst.name.includes("-server-") ? "server" : "agent";
+        assert.equal(inst.inputs.tags["k3s:role"], role);
+        assert.equal(inst.inputs.tags["k3s:cluster"], name);
+        assert.equal(inst.inputs.tags.Name, inst.name);
+        assert.equal(inst.inputs.metadataOptions.httpTokens, "required", "IMDSv2 only");
+        assert.equal(inst.inputs.rootBlockDevice.encrypted, true);
+        assert.equal(inst.inputs.rootBlockDevice.volumeType, "gp3");
+        assert.equal(inst.inputs.userData, undefined, "no user data at all");
+      }
+      // Spread across the two subnets.
+      const subnets = new Set(instances.map((i) => i.inputs.subnetId));
+      assert.equal(subnets.size, Math.min(2, instances.length));
+      assert.equal(ips[0].length, servers);
+      assert.equal(ips[1].length, agents);
+      assert.match(ips[2], /^https:\/\/10\.0\.0\.\d+:6443$/);
+      assert.match(ips[3], /^https:\/\/203\.0\.113\.\d+:6443$/);
+    });
+  }
+
+  it("opens exactly the ports k3s needs, one rule resource per rule", async () => {
+    const { mine } = await build("sg", 1, 1);
+    const rules = mine
+      .filter((r) => r.type.startsWith("aws:vpc/securityGroup"))
+      .map((r) => `${r.name.replace(/^sg-/, "")} ${r.inputs.ipProtocol} ${r.inputs.fromPort ?? "*"}-${r.inputs.toPort ?? "*"} ${r.inputs.cidrIpv4 ?? "sg"}`)
+      .sort();
+    assert.deepEqual(rules, [
+      "agent-egress -1 *-* 0.0.0.0/0",
+      "agent-kubelet-from-agents tcp 10250-10250 sg",
+      "agent-kubelet-from-servers tcp 10250-10250 sg",
+      "agent-ssh-admin-0 tcp 22-22 203.0.113.0/24",
+      "agent-ssh-admin-1 tcp 22-22 198.51.100.7/32",
+      "agent-vxlan-from-agents udp 8472-8472 sg",
+      "agent-vxlan-from-servers udp 8472-8472 sg",
+      "server-api-admin-0 tcp 6443-6443 203.0.113.0/24",
+      "server-api-admin-1 tcp 6443-6443 198.51.100.7/32",
+      "server-api-from-agents tcp 6443-6443 sg",
+      "server-api-from-servers tcp 6443-6443 sg",
+      "server-egress -1 *-* 0.0.0.0/0",
+      "server-etcd-from-servers tcp 2379-2380 sg",
+      "server-kubelet-from-agents tcp 10250-10250 sg",
+      "server-kubelet-from-servers tcp 10250-10250 sg",
+      "server-ssh-admin-0 tcp 22-22 203.0.113.0/24",
+      "server-ssh-admin-1 tcp 22-22 198.51.100.7/32",
+      "server-vxlan-from-agents udp 8472-8472 sg",
+      "server-vxlan-from-servers udp 8472-8472 sg",
+    ]);
+    const groups = mine.filter((r) => r.type === "aws:ec2/securityGroup:SecurityGroup");
+    assert.ok(groups.every((g) => g.inputs.ingress === undefined && g.inputs.egress === undefined), "no inline rules");
+  });
+
+  it("a bad config fails with every message before any resource is registered", () => {
+    const before = registered.length;
+    assert.throws(
+      () => loadConfig({ ...BASE, "k3s-cluster:clusterName": "Bad_Name", "k3s-cluster:servers": "2" }),
+      (err: Error) => /clusterName must be a DNS-1123 label/.test(err.message) && /servers must be 1, 3, 5 or 7/.test(err.message),
+    );
+    assert.equal(registered.length, before);
+  });
+});
