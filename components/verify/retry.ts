@@ -1,0 +1,30 @@
+// A step keeps trying until the one overall deadline, unless its failure is final (waiting cannot help).
+export class StepFailure extends Error {
+  constructor(message: string, readonly final: boolean) {
+    super(message);
+    this.name = "StepFailure";
+  }
+}
+
+export interface Attempted<T> { ok: boolean; value?: T; attempts: number; ms: number; detail: string; }
+
+export async function retryUntil<T>(
+  deadline: number, intervalMs: number, attempt: () => Promise<T>,
+): Promise<Attempted<T>> {
+  const started = Date.now();
+  let attempts = 0;
+  for (;;) {
+    attempts++;
+    try {
+      const value = await attempt();
+      return { ok: true, value, attempts, ms: Date.now() - started, detail: "" };
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      const final = err instanceof StepFailure && err.final;
+      const left = deadline - Date.now();
+      if (final) return { ok: false, attempts, ms: Date.now() - started, detail: msg };
+      if (left <= 0) return { ok: false, attempts, ms: Date.now() - started, detail: `timed out: ${msg}` };
+      await new Promise((r) => setTimeout(r, Math.min(intervalMs, left)));
+    }
+  }
+}

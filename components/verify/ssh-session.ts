@@ -1,0 +1,91 @@
+// One SSH connection for a whole verification: commands run on exec channels, HTTPS to the API goes through
+// forwarded channels. A new connection is opened only when the previous one dropped.
+import * as crypto from "crypto";
+import * as ssh2 from "ssh2";
+import type { Duplex } from "stream";
+
+export interface SshTarget {
+  host: string; port: number; username: string; privateKey: string; expectedHostKey?: string;
+  connectTimeoutMs: number;
+}
+export interface ExecOutput { code: number; stdout: string; stderr: string; }
+
+export function fingerprint(key: Buffer): string {
+  return "SHA256:" + crypto.createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
+}
+
+export class HostKeyMismatch extends Error {
+  constructor(message: string) { super(message); this.name = "HostKeyMismatch"; }
+}
+
+export class SshSession {
+  connections = 0;
+  hostKeyFingerprint = "";
+  private client: ssh2.Client | undefined;
+  private live = false;
+
+  constructor(private readonly target: SshTarget) {}
+
+  async connect(): Promise<void> {
+    if (this.client && this.live) return;
+    const t = this.target;
+    const client = new ssh2.Client();
+    let seen = "";
+    this.connections++;
+    await new Promise<void>((resolve, reject) => {
+      client.on("ready", () => resolve());
+      client.on("error", (err: Error) => reject(seen && t.expectedHostKey && seen !== t.expectedHostKey
+        ? new HostKeyMismatch(`host key ${seen} of ${t.host} differs from the expected ${t.expectedHostKey}`)
+        : err));
+      client.on("close", () => { this.live = false; });
+      client.connect({
+        host: t.host, port: t.port, username: t.username, privateKey: t.privateKey,
+        readyTimeout: t.connectTimeoutMs, keepaliveInterval: 2000, keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          seen = fingerprint(key);
+          return !t.expectedHostKey || seen === t.expectedHostKey;
+        },
+      });
+    });
+    this.hostKeyFingerprint = seen;
+    this.client = client;
+    this.live = true;
+  }
+
+  async exec(command: string, timeoutMs: number): Promise<ExecOutput> {
+    await this.connect();
+    const client = this.client as ssh2.Client;
+    return new Promise<ExecOutput>((resolve, reject) => {
+      client.exec(command, (err, ch) => {
+        if (err) { this.dropIfDead(); return reject(err); }
+        let stdout = ""; let stderr = "";
+        const timer = setTimeout(() => { ch.close(); reject(new Error(`command did not finish within ${timeoutMs} ms`)); }, timeoutMs);
+        ch.on("data", (d: Buffer) => { stdout += d.toString("utf8"); });
+        ch.stderr.on("data", (d: Buffer) => { stderr += d.toString("utf8"); });
+        ch.on("close", (code: number | null) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }); });
+        ch.end();
+      });
+    });
+  }
+
+  async forward(port: number): Promise<Duplex> {
+    await this.connect();
+    const client = this.client as ssh2.Client;
+    return new Promise<Duplex>((resolve, reject) => {
+      client.forwardOut("127.0.0.1", 0, "127.0.0.1", port, (err, ch) => {
+        if (err) { this.dropIfDead(); return reject(err); }
+        resolve(ch);
+      });
+    });
+  }
+
+  private dropIfDead(): void {
+    if (!this.live && this.client) { this.client.end(); this.client = undefined; }
+  }
+
+  close(): void {
+    this.live = false;
+    if (this.client) this.client.end();
+    this.client = undefined;
+  }
+}
