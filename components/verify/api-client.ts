@@ -27,7 +27,7 @@ export function request(channel: Duplex, req: ApiRequest): Promise<ApiResponse> 
     if (req.basic) {
       headers.Authorization = "Basic " + Buffer.from(`${req.basic.user}:${req.basic.password}`).toString("base64");
     }
-    const r = http.request({ method: "GET", path: req.path, headers, agent: false, createConnection: () => socket },
+    const r = http.request({ method: "GET", path: req.path, headers, createConnection: () => socket },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
