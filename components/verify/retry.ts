@@ -1,7 +1,11 @@
 // A step keeps trying until the one overall deadline, unless its failure is final (waiting cannot help).
 export class StepFailure extends Error {
-  constructor(message: string, readonly final: boolean) {
+  readonly final: boolean;
+  constructor(message: string, final: boolean) {
     super(message);
+    this.final = final;
+    // Set again: a closure-serialized subclass may call Error as a plain function, which drops it.
+    this.message = message;
     this.name = "StepFailure";
   }
 }
@@ -19,7 +23,9 @@ export async function retryUntil<T>(
       const value = await attempt();
       return { ok: true, value, attempts, ms: Date.now() - started, detail: "" };
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      // Duck-typed: after closure serialization, Error subclasses need not pass instanceof Error.
+      const m = (err as { message?: unknown } | null)?.message;
+      const msg = typeof m === "string" ? m : String(err);
       const final = err instanceof StepFailure && err.final;
       const left = deadline - Date.now();
       if (final) return { ok: false, attempts, ms: Date.now() - started, detail: msg };

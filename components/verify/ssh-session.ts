@@ -15,16 +15,26 @@ export function fingerprint(key: Buffer): string {
 }
 
 export class HostKeyMismatch extends Error {
-  constructor(message: string) { super(message); this.name = "HostKeyMismatch"; }
+  constructor(message: string) { super(message);
+    // Set again: a closure-serialized subclass may call Error as a plain function, which drops it.
+    this.message = message; this.name = "HostKeyMismatch"; }
 }
 
 export class SshSession {
-  connections = 0;
-  hostKeyFingerprint = "";
+  connections: number;
+  hostKeyFingerprint: string;
   private client: ssh2.Client | undefined;
-  private live = false;
+  private live: boolean;
+  private readonly target: SshTarget;
 
-  constructor(private readonly target: SshTarget) {}
+  // Fields are set here rather than by initializers: closure serialization keeps constructor bodies only.
+  constructor(target: SshTarget) {
+    this.target = target;
+    this.connections = 0;
+    this.hostKeyFingerprint = "";
+    this.client = undefined;
+    this.live = false;
+  }
 
   async connect(): Promise<void> {
     if (this.client && this.live) return;
