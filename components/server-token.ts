@@ -66,6 +66,7 @@ function publicReport(report: verify.VerificationReport, secrets: string[]) {
 }
 
 async function runVerification(p: ServerTokenProps) {
+  const known = [p.expectedToken].filter((s): s is string => !!s);
   const report = await verify.verifyServerToken({
     host: p.host,
     sshPort: p.sshPort,
@@ -78,8 +79,11 @@ async function runVerification(p: ServerTokenProps) {
     timeoutSeconds: p.timeoutSeconds,
     intervalSeconds: p.intervalSeconds,
     expectedToken: p.expectedToken || undefined,
+  }).catch((err: unknown) => {
+    // The verifier reports failures in its report; a throw is unexpected — still never echo a token.
+    throw new Error(verify.redact(`k3s server token verification of ${p.host} could not run: ${err instanceof Error ? err.message : String(err)}`, known));
   });
-  const secrets = [report.token, report.agentToken, p.expectedToken].filter((s): s is string => !!s);
+  const secrets = [report.token, report.agentToken, ...known].filter((s): s is string => !!s);
   if (!report.ok || !report.token) {
     const failed = report.steps.find((s) => !s.ok) ?? report.steps.find((s) => s.step === report.failedStep);
     const where = failed ? `step ${failed.step} (${failed.name}) failed after ${failed.attempts} attempt(s) in ${Math.round(failed.ms / 1000)}s: ${failed.detail}`
