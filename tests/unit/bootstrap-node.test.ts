@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Client, SFTPWrapper } from "ssh2";
+import { Client } from "ssh2";
 import { TestNode, startNodes, testSshKey } from "../rig/nodes";
 import {
   DEFAULT_PATHS, STEP_TIMEOUTS, installModulesScript, installPuppetScript, puppetApplyScript, remoteCommand,
@@ -14,6 +14,7 @@ import {
 } from "../../components/bootstrap-scripts";
 import { renderManifest } from "../../components/puppet-manifest";
 import { writeStandinK3sModule } from "../helpers/standin-k3s-module";
+import { sftpUploadDir, sshExec } from "../helpers/ssh-exec";
 
 const IP = "198.51.100.201";
 const USER = "ubuntu";
@@ -35,35 +36,11 @@ after(async () => {
   await node?.stop();
 });
 
-function run(command: string, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    ssh.exec(command, (err, ch) => {
-      if (err) return reject(err);
-      let stdout = "", stderr = "";
-      ch.on("data", (d: Buffer) => { stdout += d; });
-      ch.stderr.on("data", (d: Buffer) => { stderr += d; });
-      ch.on("close", (code: number) => resolve({ code, stdout, stderr }));
-      if (stdin !== undefined) ch.end(stdin); else ch.end();
-    });
-  });
-}
+const run = (command: string, stdin?: string) => sshExec(ssh, command, stdin);
 
 const step = (script: string, timeoutSeconds: number, asRoot = true) =>
   remoteCommand(script, { timeoutSeconds, asRoot, sshUser: USER });
 
-async function upload(local: string, remote: string): Promise<void> {
-  const sftp: SFTPWrapper = await new Promise((res, rej) => ssh.sftp((e, s) => (e ? rej(e) : res(s))));
-  const put = async (l: string, r: string): Promise<void> => {
-    if (fs.statSync(l).isDirectory()) {
-      await new Promise<void>((res, rej) => sftp.mkdir(r, (e) => (e ? rej(e) : res())));
-      for (const entry of fs.readdirSync(l)) await put(path.join(l, entry), `${r}/${entry}`);
-    } else {
-      await new Promise<void>((res, rej) => sftp.fastPut(l, r, (e) => (e ? rej(e) : res())));
-    }
-  };
-  await put(local, remote);
-  sftp.end();
-}
 
 test("the bootstrap steps run on a node as the sudo user: modules installed root-owned, token 0600, manifest applied", async () => {
   const cloudInit = await run(step(waitForCloudInitScript(STEP_TIMEOUTS.cloudInit), 30, false));
@@ -78,7 +55,7 @@ test("the bootstrap steps run on a node as the sudo user: modules installed root
   const modules = fs.mkdtempSync(path.join(os.tmpdir(), "k3s-upload-"));
   writeStandinK3sModule(modules,
     `  file { '/etc/k3s-cluster/applied': ensure => file, content => "\${node_type} \${cluster_init} \${token_file} \${server_url}\\n" }`);
-  await upload(modules, DEFAULT_PATHS.staging);
+  await sftpUploadDir(ssh, modules, DEFAULT_PATHS.staging);
   const install = await run(step(installModulesScript(DEFAULT_PATHS, USER), 60));
   assert.equal(install.code, 0, install.stderr);
   const init = fs.statSync(path.join(node.rootDir, DEFAULT_PATHS.modulePath, "k3s_cluster/manifests/init.pp"));
