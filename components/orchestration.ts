@@ -1,0 +1,145 @@
+// The join flow of a cluster, in order:
+//   first server: bootstrap with cluster_init → ServerToken verifies it and yields the join token
+//   each further server: joins (token file + puppet apply) only after the previous server verified
+//   agents: created behind the first server's verification, joining with the agent token it returned
+//   outputs: token, agentToken, kubeconfig (secrets) and the verification report
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { NodeBootstrap, SshTarget } from "./bootstrap";
+import { DEFAULT_PATHS } from "./bootstrap-scripts";
+import { fetchKubeconfig } from "./kubeconfig";
+import { renderManifest } from "./puppet-manifest";
+import { PublicVerificationReport, ServerToken } from "./server-token";
+
+/** One EC2 instance as the join flow needs it. */
+export interface NodeHandle {
+  /** Child-name prefix and k3s node name, e.g. `demo-server-0`. */
+  name: string;
+  /** Instance id: a replaced server gets a new verification. */
+  id: pulumi.Input<string>;
+  /** Address Pulumi reaches the node at over SSH (the public IP). */
+  sshHost: pulumi.Input<string>;
+  privateIp: pulumi.Input<string>;
+}
+
+export interface JoinArgs {
+  clusterName: string;
+  servers: NodeHandle[];
+  /**
+   * Creates the agent instances. Called once, with the resources they must wait for: the first server's
+   * verification when `waitForToken` is on, nothing otherwise.
+   */
+  createAgents: (dependsOn: pulumi.Resource[]) => NodeHandle[];
+  sshUser: pulumi.Input<string>;
+  sshPrivateKey: pulumi.Input<string>;
+  k3sVersion: string;
+  k3sBinaryUrl?: string;
+  k3sBinarySha256?: string;
+  /** false: `token` (user-supplied, secret) is configured on every node and verification proves the server took it. */
+  autoTokenSharing: boolean;
+  token?: pulumi.Input<string>;
+  /** false: agent instances and their preparation run alongside the servers; only their join waits for the token. */
+  waitForToken: boolean;
+  tokenTimeout: number;
+  pollInterval: number;
+  /** Public address kubectl uses (bare host or URL); added to every server's tls-san. */
+  apiEndpoint: pulumi.Input<string>;
+  modulesDir?: string;
+}
+
+export interface JoinOutputs {
+  token: pulumi.Output<string>;
+  agentToken: pulumi.Output<string>;
+  kubeconfig: pulumi.Output<string>;
+  verification: pulumi.Output<PublicVerificationReport>;
+  verifications: ServerToken[];
+  agents: NodeHandle[];
+}
+
+function hostOf(endpoint: string): string {
+  const m = /^https:\/\/\[?([^\]/]+?)\]?(:\d+)?(\/.*)?$/.exec(endpoint);
+  return m ? m[1] : endpoint;
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutputs {
+  if (args.servers.length === 0) throw new Error("a cluster needs at least one server");
+  if (!args.autoTokenSharing && args.token === undefined) {
+    throw new Error("k3s-cluster:token is required when k3s-cluster:autoTokenSharing is false");
+  }
+  const userToken = args.autoTokenSharing ? undefined : pulumi.secret(args.token!);
+  const ssh = (n: NodeHandle): SshTarget => ({ host: n.sshHost, user: args.sshUser, privateKey: args.sshPrivateKey });
+  const first = args.servers[0];
+  const serverUrl = pulumi.interpolate`https://${first.privateIp}:6443`;
+  const common = { clusterName: args.clusterName, k3sVersion: args.k3sVersion, binarySource: args.k3sBinaryUrl, binarySha256: args.k3sBinarySha256 };
+
+  const verifications: ServerToken[] = [];
+  for (const [i, server] of args.servers.entries()) {
+    const previous = verifications[i - 1];
+    const joining = i > 0;
+    // Joining servers take the server token the first server's verification returned (or the user's).
+    const token = userToken ?? (joining ? verifications[0].token : undefined);
+    const manifest = pulumi.all([args.apiEndpoint, server.sshHost, serverUrl]).apply(([endpoint, publicIp, url]) =>
+      renderManifest({
+        ...common,
+        nodeType: "server",
+        clusterInit: !joining,
+        tokenFile: token === undefined ? undefined : DEFAULT_PATHS.tokenFile,
+        serverUrl: joining ? url : undefined,
+        nodeName: server.name,
+        tlsSan: [...new Set([hostOf(endpoint), publicIp])],
+      }));
+    const bootstrap = new NodeBootstrap(server.name, {
+      ssh: ssh(server), manifest, token, modulesDir: args.modulesDir,
+      // One etcd join at a time: parallel joins fail with "too many learner members".
+      joinAfter: previous ? [previous] : [],
+    }, { parent });
+    verifications.push(new ServerToken(`${server.name}-token`, {
+      serverId: server.id,
+      host: server.sshHost,
+      username: args.sshUser,
+      privateKey: args.sshPrivateKey,
+      nodeName: server.name,
+      timeoutSeconds: args.tokenTimeout,
+      intervalSeconds: args.pollInterval,
+      expectedToken: token,
+      // A re-applied manifest may have changed k3s's configuration or token: verify again.
+      revision: bootstrap.applied.stdout.apply((out) => sha256(out ?? "")),
+    }, { parent, dependsOn: [bootstrap.applied] }));
+  }
+
+  const gate = verifications[0];
+  const agents = args.createAgents(args.waitForToken ? [gate] : []);
+  const agentToken = userToken ?? gate.agentToken;
+  for (const agent of agents) {
+    const manifest = pulumi.output(serverUrl).apply((url) => renderManifest({
+      ...common, nodeType: "agent", clusterInit: false, tokenFile: DEFAULT_PATHS.tokenFile, serverUrl: url,
+      nodeName: agent.name, tlsSan: [],
+    }));
+    new NodeBootstrap(agent.name, {
+      ssh: ssh(agent), manifest, token: agentToken, modulesDir: args.modulesDir,
+      // Without waitForToken nothing holds the agent back: its join waits only for the token it needs
+      // (the verification's output) or, with a user-supplied token, for nothing — k3s-agent retries.
+      joinAfter: args.waitForToken ? [gate] : [],
+    }, { parent });
+  }
+
+  const kubeconfig = fetchKubeconfig(`${args.clusterName}-kubeconfig`, {
+    clusterName: args.clusterName,
+    ssh: ssh(first),
+    apiEndpoint: args.apiEndpoint,
+    trigger: gate.caHash,
+  }, { parent, dependsOn: [gate] });
+
+  return {
+    token: pulumi.secret(gate.token),
+    agentToken: pulumi.secret(gate.agentToken),
+    kubeconfig,
+    verification: gate.report,
+    verifications,
+    agents,
+  };
+}
