@@ -5,10 +5,14 @@ import * as aws from "@pulumi/aws";
 import type { ClusterConfig } from "./config";
 import { createNetwork } from "./network";
 import { architectureOf, createNode } from "./node";
+import { joinCluster, type NodeHandle } from "./orchestration";
+import type { PublicVerificationReport } from "./server-token";
 
 export interface ClusterArgs {
   /** Validated stack settings (components/config.ts). */
   readonly config: ClusterConfig;
+  /** Puppet modules copied to every node; defaults to this project's `puppet/modules`. */
+  readonly modulesDir?: string;
 }
 
 const UBUNTU_OWNER = "099720109477";
@@ -19,6 +23,14 @@ export class ClusterComponent extends pulumi.ComponentResource {
   declare readonly agentPrivateIps: pulumi.Output<string[]>;
   declare readonly serverUrl: pulumi.Output<string>;
   declare readonly apiEndpoint: pulumi.Output<string>;
+  /** The verified server join token (secret). */
+  declare readonly token: pulumi.Output<string>;
+  /** The agent-scoped join token agents used (secret). */
+  declare readonly agentToken: pulumi.Output<string>;
+  /** Admin kubeconfig pointing at apiEndpoint, context named after the cluster (secret). */
+  declare readonly kubeconfig: pulumi.Output<string>;
+  /** The seven-step report of the first server, without tokens. */
+  declare readonly verification: pulumi.Output<PublicVerificationReport>;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k3s:index:Cluster", name, {}, opts);
@@ -50,22 +62,53 @@ export class ClusterComponent extends pulumi.ComponentResource {
       }, { parent: this }),
     );
 
-    // Seam: the Puppet bootstrap of each server and the ServerToken verification resource slot in
-    // here (components/bootstrap.ts); agents then take `dependsOn: [verification]`.
-    const agents = Array.from({ length: c.agents }, (_, i) =>
-      createNode(`${name}-agent-${i}`, {
-        clusterName: c.clusterName, role: "agent", index: i, instanceType: c.agentInstanceType,
-        ami: amiFor(c.agentInstanceType), subnetIds: network.subnetIds, securityGroupId: network.agentSecurityGroupId,
-        keyName: keyPair.keyName, tags: c.tags,
-      }, { parent: this, dependsOn: servers }),
-    );
+    const handle = (n: aws.ec2.Instance, nodeName: string): NodeHandle => ({
+      name: nodeName, id: n.id, sshHost: n.publicIp, privateIp: n.privateIp,
+    });
+    const agents: aws.ec2.Instance[] = [];
+    // Servers are bootstrapped with Puppet and verified one at a time; agents are created behind the
+    // first server's verification and join with the token it returned.
+    const joined = joinCluster(this, {
+      clusterName: c.clusterName,
+      servers: servers.map((s, i) => handle(s, `${name}-server-${i}`)),
+      createAgents: (dependsOn) =>
+        Array.from({ length: c.agents }, (_, i) => {
+          const agent = createNode(`${name}-agent-${i}`, {
+            clusterName: c.clusterName, role: "agent", index: i, instanceType: c.agentInstanceType,
+            ami: amiFor(c.agentInstanceType), subnetIds: network.subnetIds, securityGroupId: network.agentSecurityGroupId,
+            keyName: keyPair.keyName, tags: c.tags,
+          }, { parent: this, dependsOn });
+          agents.push(agent);
+          return handle(agent, `${name}-agent-${i}`);
+        }),
+      sshUser: c.sshUser ?? "ubuntu",
+      sshPrivateKey: pulumi.secret(c.sshPrivateKey as string),
+      k3sVersion: c.k3sVersion,
+      k3sBinaryUrl: c.k3sBinaryUrl,
+      k3sBinarySha256: c.k3sBinarySha256,
+      autoTokenSharing: c.autoTokenSharing,
+      token: c.token === undefined ? undefined : pulumi.secret(c.token),
+      waitForToken: c.waitForToken,
+      tokenTimeout: c.tokenTimeout,
+      pollInterval: c.pollInterval,
+      apiEndpoint: servers[0].publicIp,
+      modulesDir: args.modulesDir,
+    });
 
     this.serverPublicIps = pulumi.all(servers.map((s) => s.publicIp));
     this.serverPrivateIps = pulumi.all(servers.map((s) => s.privateIp));
     this.agentPrivateIps = pulumi.all(agents.map((a) => a.privateIp));
     this.serverUrl = servers[0].privateIp.apply((ip) => `https://${ip}:6443`);
     this.apiEndpoint = servers[0].publicIp.apply((ip) => `https://${ip}:6443`);
+    this.token = joined.token;
+    this.agentToken = joined.agentToken;
+    this.kubeconfig = joined.kubeconfig;
+    this.verification = joined.verification;
     this.registerOutputs({
+      token: this.token,
+      agentToken: this.agentToken,
+      kubeconfig: this.kubeconfig,
+      verification: this.verification,
       serverPublicIps: this.serverPublicIps,
       serverPrivateIps: this.serverPrivateIps,
       agentPrivateIps: this.agentPrivateIps,

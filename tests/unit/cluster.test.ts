@@ -2,6 +2,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+const K3S_YAML = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n    cluster: default\n    user: default\n  name: default\ncurrent-context: default\nkind: Config\nusers:\n- name: default\n  user:\n    client-certificate-data: Qw==\n    client-key-data: Sw==\n";
+const modulesDir = fs.mkdtempSync(path.join(os.tmpdir(), "k3s-modules-"));
+fs.mkdirSync(path.join(modulesDir, "k3s_cluster/manifests"), { recursive: true });
+fs.writeFileSync(path.join(modulesDir, "k3s_cluster/manifests/init.pp"), "class k3s_cluster {}\n");
 
 interface Registered {
   type: string;
@@ -15,6 +23,14 @@ pulumi.runtime.setMocks(
     newResource(args) {
       registered.push({ type: args.type, name: args.name, inputs: args.inputs });
       const state: Record<string, unknown> = { ...args.inputs };
+      if (args.type === "pulumi-nodejs:dynamic:Resource") {
+        const report = { ok: true, serverUrl: "https://10.0.0.1:6443", caHash: "ab".repeat(32), hostKeyFingerprint: "SHA256:mock", steps: [] };
+        Object.assign(state, { token: "K10" + "ab".repeat(32) + "::server:" + "c".repeat(32), agentToken: "K10" + "ab".repeat(32) + "::node:" + "d".repeat(32), caHash: report.caHash, serverUrl: report.serverUrl, hostKeyFingerprint: report.hostKeyFingerprint, report });
+      }
+      if (args.type === "command:remote:Command") {
+        state.stdout = args.name.endsWith("kubeconfig") ? K3S_YAML : "Notice: Applied catalog";
+        state.stderr = "";
+      }
       if (args.type === "aws:ec2/instance:Instance") {
         const n = registered.filter((r) => r.type === args.type).length;
         state.privateIp = `10.0.0.${n}`;
@@ -48,7 +64,7 @@ function settle<T>(o: pulumi.Output<T>): Promise<T> {
 
 async function build(name: string, servers: number, agents: number) {
   const config = loadConfig({ ...BASE, "k3s-cluster:clusterName": name, "k3s-cluster:servers": String(servers), "k3s-cluster:agents": String(agents) });
-  const cluster = new ClusterComponent(name, { config });
+  const cluster = new ClusterComponent(name, { config, modulesDir });
   const ips = await settle(pulumi.all([cluster.serverPrivateIps, cluster.agentPrivateIps, cluster.serverUrl, cluster.apiEndpoint]));
   return { cluster, ips, mine: registered.filter((r) => r.name.startsWith(`${name}-`)) };
 }
