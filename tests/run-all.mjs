@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 const suites = [
   ["typecheck", ["npx", "tsc", "--noEmit"]],
   ["unit", ["npm", "run", "-s", "test:unit"]],
+  ["k3s-sim", ["npm", "run", "-s", "test:sim"]],
   ["verify", ["npm", "run", "-s", "test:verify"]],
 ];
 for (const [name, [cmd, ...args]] of suites) {
