@@ -9,6 +9,7 @@ import { parse } from "yaml";
 import { renderManifest } from "../../components/puppet-manifest";
 import { apiServerUrl, rewriteKubeconfig } from "../../components/kubeconfig";
 import { directoryDigest } from "../../components/bootstrap";
+import { K3S_YAML } from "../helpers/k3s-yaml";
 
 const base = {
   nodeType: "server" as const, clusterInit: true, clusterName: "demo", k3sVersion: "v1.34.3+k3s1",
@@ -50,26 +51,6 @@ test("values are Puppet-escaped, and the manifest parses with Puppet", () => {
   assert.equal(r.status, 0, r.stdout + r.stderr);
 });
 
-const K3S_YAML = `apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: Q0E=
-    server: https://127.0.0.1:6443
-  name: default
-contexts:
-- context:
-    cluster: default
-    user: default
-  name: default
-current-context: default
-kind: Config
-preferences: {}
-users:
-- name: default
-  user:
-    client-certificate-data: Q0VSVA==
-    client-key-data: S0VZ
-`;
 
 test("kubeconfig: server rewritten to the API endpoint, every name the cluster's, credentials kept", () => {
   const out = parse(rewriteKubeconfig(K3S_YAML, "demo", "https://203.0.113.10:6443"));

@@ -5,8 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { K3S_YAML } from "../helpers/k3s-yaml";
 
-const K3S_YAML = "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://127.0.0.1:6443\n  name: default\ncontexts:\n- context:\n    cluster: default\n    user: default\n  name: default\ncurrent-context: default\nkind: Config\nusers:\n- name: default\n  user:\n    client-certificate-data: Qw==\n    client-key-data: Sw==\n";
 const modulesDir = fs.mkdtempSync(path.join(os.tmpdir(), "k3s-modules-"));
 fs.mkdirSync(path.join(modulesDir, "k3s_cluster/manifests"), { recursive: true });
 fs.writeFileSync(path.join(modulesDir, "k3s_cluster/manifests/init.pp"), "class k3s_cluster {}\n");

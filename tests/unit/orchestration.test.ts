@@ -7,32 +7,13 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { Recorder, Registration, settle } from "../helpers/recorder-orchestration";
+import { K3S_YAML } from "../helpers/k3s-yaml";
 
 const TOKEN = "K10" + "7e57".repeat(16) + "::server:" + "feedface".repeat(4);
 const AGENT_TOKEN = "K10" + "7e57".repeat(16) + "::node:" + "a9e47a9e".repeat(4);
 const USER_TOKEN = "user-chosen-" + "c0ffee".repeat(4);
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtest-private-key\n-----END OPENSSH PRIVATE KEY-----\n";
 const SERVER_TOKEN_TYPE = "pulumi-nodejs:dynamic/k3s:ServerToken";
-const K3S_YAML = `apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: Q0E=
-    server: https://127.0.0.1:6443
-  name: default
-contexts:
-- context:
-    cluster: default
-    user: default
-  name: default
-current-context: default
-kind: Config
-preferences: {}
-users:
-- name: default
-  user:
-    client-certificate-data: Q0VSVA==
-    client-key-data: S0VZ
-`;
 
 pulumi.runtime.setMocks({
   newResource(args) {
