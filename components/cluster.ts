@@ -2,6 +2,7 @@
 // (Puppet bootstrap → seven-step token verification) → agents → outputs.
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import * as tls from "@pulumi/tls";
 import type { ClusterConfig } from "./config";
 import { createNetwork } from "./network";
 import { architectureOf, createNode } from "./node";
@@ -49,8 +50,12 @@ export class ClusterComponent extends pulumi.ComponentResource {
         ],
       }, { parent: this }).id;
 
+    // The stack's key pair, or one generated here whose private half stays a secret in state.
+    const generated = c.sshPublicKey ? undefined : new tls.PrivateKey(`${name}-ssh-key`, { algorithm: "ED25519" }, { parent: this });
+    const sshPublicKey: pulumi.Input<string> = c.sshPublicKey ?? generated!.publicKeyOpenssh;
+    const sshPrivateKey: pulumi.Output<string> = pulumi.secret(c.sshPrivateKey ?? generated!.privateKeyOpenssh);
     const keyPair = new aws.ec2.KeyPair(`${name}-key`, {
-      publicKey: c.sshPublicKey as string,
+      publicKey: sshPublicKey,
       tags,
     }, { parent: this });
 
@@ -82,7 +87,7 @@ export class ClusterComponent extends pulumi.ComponentResource {
           return handle(agent, `${name}-agent-${i}`);
         }),
       sshUser: c.sshUser ?? "ubuntu",
-      sshPrivateKey: pulumi.secret(c.sshPrivateKey as string),
+      sshPrivateKey,
       k3sVersion: c.k3sVersion,
       k3sBinaryUrl: c.k3sBinaryUrl,
       k3sBinarySha256: c.k3sBinarySha256,

@@ -77,9 +77,10 @@ export const configSchema = z
     if (c.autoTokenSharing && c.token) {
       ctx.addIssue({ code: "custom", path: ["token"], message: "is only used when autoTokenSharing is false" });
     }
-    // The bootstrap and the verification log in over SSH, so both halves of the key are needed.
-    if (!c.sshPublicKey) ctx.addIssue({ code: "custom", path: ["sshPublicKey"], message: "is required (the OpenSSH public key the nodes accept)" });
-    if (!c.sshPrivateKey) ctx.addIssue({ code: "custom", path: ["sshPrivateKey"], message: "is required as a secret (pulumi config set --secret)" });
+    // Both halves or neither: without them the program generates a key pair (kept secret in state).
+    if (!!c.sshPublicKey !== !!c.sshPrivateKey) {
+      ctx.addIssue({ code: "custom", path: [c.sshPublicKey ? "sshPrivateKey" : "sshPublicKey"], message: "must be given together with the other half of the key pair, or neither to generate one" });
+    }
     if (c.subnetIds && !c.vpcId) {
       ctx.addIssue({ code: "custom", path: ["vpcId"], message: "is required when subnetIds is given" });
     }

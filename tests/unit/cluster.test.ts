@@ -23,6 +23,10 @@ pulumi.runtime.setMocks(
     newResource(args) {
       registered.push({ type: args.type, name: args.name, inputs: args.inputs });
       const state: Record<string, unknown> = { ...args.inputs };
+      if (args.type === "tls:index/privateKey:PrivateKey") {
+        state.publicKeyOpenssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGenerated generated";
+        state.privateKeyOpenssh = "-----BEGIN OPENSSH PRIVATE KEY-----\nGENERATEDKEY\n-----END OPENSSH PRIVATE KEY-----\n";
+      }
       if (args.type === "pulumi-nodejs:dynamic:Resource") {
         const report = { ok: true, serverUrl: "https://10.0.0.1:6443", caHash: "ab".repeat(32), hostKeyFingerprint: "SHA256:mock", steps: [] };
         Object.assign(state, { token: "K10" + "ab".repeat(32) + "::server:" + "c".repeat(32), agentToken: "K10" + "ab".repeat(32) + "::node:" + "d".repeat(32), caHash: report.caHash, serverUrl: report.serverUrl, hostKeyFingerprint: report.hostKeyFingerprint, report });
@@ -49,7 +53,11 @@ pulumi.runtime.setMocks(
   false,
 );
 
+import { Recorder } from "../helpers/recorder-orchestration";
 import { ClusterComponent } from "../../components/cluster";
+
+const recorder = new Recorder();
+recorder.install();
 import { loadConfig } from "../../components/config";
 
 const BASE = {
@@ -129,6 +137,18 @@ describe("ClusterComponent under mocks", () => {
     ]);
     const groups = mine.filter((r) => r.type === "aws:ec2/securityGroup:SecurityGroup");
     assert.ok(groups.every((g) => g.inputs.ingress === undefined && g.inputs.egress === undefined), "no inline rules");
+  });
+
+  it("without a key pair in the config, one is generated and its private half reaches nodes only as a secret", async () => {
+    const config = loadConfig({ "k3s-cluster:clusterName": "genkey", "k3s-cluster:adminCidrs": '["203.0.113.0/24"]', "k3s-cluster:agents": "1" });
+    const cluster = new ClusterComponent("genkey", { config, modulesDir });
+    await settle(cluster.agentPrivateIps);
+    const mine = registered.filter((r) => r.name.startsWith("genkey-"));
+    assert.ok(mine.some((r) => r.type === "tls:index/privateKey:PrivateKey" && r.inputs.algorithm === "ED25519"));
+    const keyPair = mine.find((r) => r.type === "aws:ec2/keyPair:KeyPair");
+    assert.match(keyPair?.inputs.publicKey, /^ssh-ed25519 .*Generated/);
+    assert.deepEqual(recorder.plaintextOccurrences("GENERATEDKEY"), [], "the generated private key is never a plaintext input");
+    assert.ok(recorder.secretOccurrences("GENERATEDKEY").length > 0, "it does reach the SSH connections, as a secret");
   });
 
   it("a bad config fails with every message before any resource is registered", () => {

@@ -73,6 +73,13 @@ describe("stack configuration rules", () => {
     assert.match(messages({ "k3s-cluster:k3sBinaryUrl": "http://mirror/k3s" })[0], /k3sBinarySha256 is required/);
   });
 
+  it("takes both halves of the SSH key pair or neither (then one is generated)", () => {
+    const { ["k3s-cluster:sshPublicKey"]: _pub, ["k3s-cluster:sshPrivateKey"]: _priv, ...bare } = BASE;
+    assert.ok(validateConfig(bare).ok);
+    const r = validateConfig({ ...bare, "k3s-cluster:sshPublicKey": BASE["k3s-cluster:sshPublicKey"] });
+    assert.ok(!r.ok && /sshPrivateKey must be given together/.test(r.messages[0]), JSON.stringify(r));
+  });
+
   it("reports every problem at once", () => {
     const m = messages({ "k3s-cluster:servers": "2", "k3s-cluster:tokenTimeout": "5", "k3s-cluster:pollIntervall": "1" });
     assert.equal(m.length, 3, m.join("\n"));
