@@ -81,6 +81,10 @@ export const configSchema = z
     if (!!c.sshPublicKey !== !!c.sshPrivateKey) {
       ctx.addIssue({ code: "custom", path: [c.sshPublicKey ? "sshPrivateKey" : "sshPublicKey"], message: "must be given together with the other half of the key pair, or neither to generate one" });
     }
+    // The default image is Ubuntu (user ubuntu); a custom image's login user cannot be guessed safely.
+    if (c.ami && !c.sshUser) {
+      ctx.addIssue({ code: "custom", path: ["sshUser"], message: "is required when ami is set (ubuntu for Ubuntu, admin for Debian, ec2-user for Amazon Linux)" });
+    }
     if (c.subnetIds && !c.vpcId) {
       ctx.addIssue({ code: "custom", path: ["vpcId"], message: "is required when subnetIds is given" });
     }

@@ -69,6 +69,8 @@ describe("stack configuration rules", () => {
     assert.deepEqual(messages({ "k3s-cluster:k3sVersion": "stable" }), []);
     assert.match(messages({ "k3s-cluster:agents": "-1" })[0], /agents must be 0 or more/);
     assert.match(messages({ "k3s-cluster:autoTokenSharing": "false" })[0], /token is required when autoTokenSharing is false/);
+    assert.match(messages({ "k3s-cluster:ami": "ami-0abc1234" })[0], /sshUser is required when ami is set/);
+    assert.deepEqual(messages({ "k3s-cluster:ami": "ami-0abc1234", "k3s-cluster:sshUser": "admin" }), []);
     assert.match(messages({ "k3s-cluster:subnetIds": '["subnet-0a"]' })[0], /vpcId is required/);
     assert.match(messages({ "k3s-cluster:k3sBinaryUrl": "http://mirror/k3s" })[0], /k3sBinarySha256 is required/);
   });
