@@ -151,6 +151,18 @@ describe("ClusterComponent under mocks", () => {
     assert.ok(recorder.secretOccurrences("GENERATEDKEY").length > 0, "it does reach the SSH connections, as a secret");
   });
 
+  it("parents every child to the component", async () => {
+    await build("parents", 1, 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const children = recorder.registrations.filter((r) => r.name.startsWith("parents-") && r.urn);
+    assert.ok(children.length > 20, `${children.length} children`);
+    // A node's bootstrap steps sit under its NodeBootstrap component, which sits under the cluster.
+    for (const child of children) {
+      const parentType = child.type === "k3s:index:NodeBootstrap" ? "Cluster" : "(Cluster|NodeBootstrap)";
+      assert.match(child.urn, new RegExp(`::k3s:index:${parentType}\\$`), `${child.name} is parented: ${child.urn}`);
+    }
+  });
+
   it("a bad config fails with every message before any resource is registered", () => {
     const before = registered.length;
     assert.throws(
