@@ -5,7 +5,7 @@ import * as aws from "@pulumi/aws";
 import * as tls from "@pulumi/tls";
 import type { ClusterConfig } from "./config";
 import { createNetwork } from "./network";
-import { architectureOf, createNode } from "./node";
+import { architectureOf, createNode, type Role } from "./node";
 import { joinCluster, type NodeHandle } from "./orchestration";
 import type { PublicVerificationReport } from "./server-token";
 
@@ -39,16 +39,22 @@ export class ClusterComponent extends pulumi.ComponentResource {
     const tags = { ...c.tags, "k3s:cluster": c.clusterName };
     const network = createNetwork(name, { clusterName: c.clusterName, adminCidrs: c.adminCidrs, vpcId: c.vpcId, subnetIds: c.subnetIds, tags }, this);
 
-    const amiFor = (instanceType: string): pulumi.Input<string> =>
-      c.ami ??
-      aws.ec2.getAmiOutput({
-        mostRecent: true,
-        owners: [UBUNTU_OWNER],
-        filters: [
-          { name: "name", values: [`ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${architectureOf(instanceType) === "arm64" ? "arm64" : "amd64"}-server-*`] },
-          { name: "virtualization-type", values: ["hvm"] },
-        ],
-      }, { parent: this }).id;
+    // One image lookup per architecture, not per node: a 3+500 cluster needs at most two.
+    const amis = new Map<string, pulumi.Input<string>>();
+    const amiFor = (instanceType: string): pulumi.Input<string> => {
+      const arch = architectureOf(instanceType);
+      if (!amis.has(arch)) {
+        amis.set(arch, c.ami ?? aws.ec2.getAmiOutput({
+          mostRecent: true,
+          owners: [UBUNTU_OWNER],
+          filters: [
+            { name: "name", values: [`ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-${arch === "arm64" ? "arm64" : "amd64"}-server-*`] },
+            { name: "virtualization-type", values: ["hvm"] },
+          ],
+        }, { parent: this }).id);
+      }
+      return amis.get(arch)!;
+    };
 
     // The stack's key pair, or one generated here whose private half stays a secret in state.
     const generated = c.sshPublicKey ? undefined : new tls.PrivateKey(`${name}-ssh-key`, { algorithm: "ED25519" }, { parent: this });
@@ -59,33 +65,26 @@ export class ClusterComponent extends pulumi.ComponentResource {
       tags,
     }, { parent: this });
 
-    const servers = Array.from({ length: c.servers }, (_, i) =>
-      createNode(`${name}-server-${i}`, {
-        clusterName: c.clusterName, role: "server", index: i, instanceType: c.serverInstanceType,
-        ami: amiFor(c.serverInstanceType), subnetIds: network.subnetIds, securityGroupId: network.serverSecurityGroupId,
+    const host = (role: Role, index: number, dependsOn: pulumi.Resource[] = []): NodeHandle => {
+      const nodeName = `${name}-${role}-${index}`;
+      const server = role === "server";
+      const instanceType = server ? c.serverInstanceType : c.agentInstanceType;
+      const instance = createNode(nodeName, {
+        clusterName: c.clusterName, role, index, instanceType, ami: amiFor(instanceType),
+        subnetIds: network.subnetIds,
+        securityGroupId: server ? network.serverSecurityGroupId : network.agentSecurityGroupId,
         keyName: keyPair.keyName, tags: c.tags,
-      }, { parent: this }),
-    );
+      }, { parent: this, dependsOn });
+      return { name: nodeName, id: instance.id, sshHost: instance.publicIp, privateIp: instance.privateIp };
+    };
 
-    const handle = (n: aws.ec2.Instance, nodeName: string): NodeHandle => ({
-      name: nodeName, id: n.id, sshHost: n.publicIp, privateIp: n.privateIp,
-    });
-    const agents: aws.ec2.Instance[] = [];
+    const servers = Array.from({ length: c.servers }, (_, i) => host("server", i));
     // Servers are bootstrapped with Puppet and verified one at a time; agents are created behind the
     // first server's verification and join with the token it returned.
     const joined = joinCluster(this, {
       clusterName: c.clusterName,
-      servers: servers.map((s, i) => handle(s, `${name}-server-${i}`)),
-      createAgents: (dependsOn) =>
-        Array.from({ length: c.agents }, (_, i) => {
-          const agent = createNode(`${name}-agent-${i}`, {
-            clusterName: c.clusterName, role: "agent", index: i, instanceType: c.agentInstanceType,
-            ami: amiFor(c.agentInstanceType), subnetIds: network.subnetIds, securityGroupId: network.agentSecurityGroupId,
-            keyName: keyPair.keyName, tags: c.tags,
-          }, { parent: this, dependsOn });
-          agents.push(agent);
-          return handle(agent, `${name}-agent-${i}`);
-        }),
+      servers,
+      createAgents: (dependsOn) => Array.from({ length: c.agents }, (_, i) => host("agent", i, dependsOn)),
       sshUser: c.sshUser ?? "ubuntu",
       sshPrivateKey,
       k3sVersion: c.k3sVersion,
@@ -96,15 +95,15 @@ export class ClusterComponent extends pulumi.ComponentResource {
       waitForToken: c.waitForToken,
       tokenTimeout: c.tokenTimeout,
       pollInterval: c.pollInterval,
-      apiEndpoint: servers[0].publicIp,
+      apiEndpoint: servers[0].sshHost,
       modulesDir: args.modulesDir,
     });
 
-    this.serverPublicIps = pulumi.all(servers.map((s) => s.publicIp));
+    this.serverPublicIps = pulumi.all(servers.map((s) => s.sshHost));
     this.serverPrivateIps = pulumi.all(servers.map((s) => s.privateIp));
-    this.agentPrivateIps = pulumi.all(agents.map((a) => a.privateIp));
-    this.serverUrl = servers[0].privateIp.apply((ip) => `https://${ip}:6443`);
-    this.apiEndpoint = servers[0].publicIp.apply((ip) => `https://${ip}:6443`);
+    this.agentPrivateIps = pulumi.all(joined.agents.map((a) => a.privateIp));
+    this.serverUrl = pulumi.interpolate`https://${servers[0].privateIp}:6443`;
+    this.apiEndpoint = pulumi.interpolate`https://${servers[0].sshHost}:6443`;
     this.token = joined.token;
     this.agentToken = joined.agentToken;
     this.kubeconfig = joined.kubeconfig;

@@ -17,6 +17,7 @@ interface Registered {
   inputs: Record<string, any>;
 }
 const registered: Registered[] = [];
+let amiLookups = 0;
 
 pulumi.runtime.setMocks(
   {
@@ -43,6 +44,7 @@ pulumi.runtime.setMocks(
       return { id: `${args.name}-id`, state };
     },
     call(args) {
+      if (args.token === "aws:ec2/getAmi:getAmi") amiLookups++;
       if (args.token === "aws:ec2/getAmi:getAmi") return { id: "ami-0abc", architecture: args.inputs.filters[0].values[0].includes("arm64") ? "arm64" : "x86_64" };
       if (args.token === "aws:index/getAvailabilityZones:getAvailabilityZones") return { names: ["eu-west-1a", "eu-west-1b", "eu-west-1c"] };
       return {};
@@ -107,6 +109,12 @@ describe("ClusterComponent under mocks", () => {
       assert.match(ips[3], /^https:\/\/203\.0\.113\.\d+:6443$/);
     });
   }
+
+  it("looks the image up once per architecture, not once per node", async () => {
+    const before = amiLookups;
+    await build("amis", 3, 5);
+    assert.equal(amiLookups - before, 1, "servers and agents share one x86_64 lookup");
+  });
 
   it("opens exactly the ports k3s needs, one rule resource per rule", async () => {
     const { mine } = await build("sg", 1, 1);
