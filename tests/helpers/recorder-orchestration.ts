@@ -4,8 +4,8 @@
 // additionalSecretOutputs reach the mock, hence the wrap of the monitor (internal API, kept in this one file).
 import * as pulumi from "@pulumi/pulumi";
 
-const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+// The SDK's own wire markers for a secret, rather than copies of its constants.
+import { specialSigKey as SECRET_SIG_KEY, specialSecretSig as SECRET_SIG } from "@pulumi/pulumi/runtime/rpc";
 
 export interface Registration {
   type: string;
