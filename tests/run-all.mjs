@@ -8,6 +8,7 @@ const suites = [
   ["typecheck", ["npx", "tsc", "--noEmit"]],
   ["unit", ["npm", "run", "-s", "test:unit"]],
   ["k3s-sim", ["npm", "run", "-s", "test:sim"]],
+  ["rig", ["npm", "run", "-s", "test:rig"]],
   ["verify", ["npm", "run", "-s", "test:verify"]],
 ];
 for (const [name, [cmd, ...args]] of suites) {
