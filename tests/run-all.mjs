@@ -10,6 +10,7 @@ const suites = [
   ["k3s-sim", ["npm", "run", "-s", "test:sim"]],
   ["rig", ["npm", "run", "-s", "test:rig"]],
   ["verify", ["npm", "run", "-s", "test:verify"]],
+  ["orchestration", ["npm", "run", "-s", "test:orchestration"]],
 ];
 for (const [name, [cmd, ...args]] of suites) {
   console.log(`\n=== suite: ${name} ===`);

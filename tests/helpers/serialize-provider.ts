@@ -34,12 +34,17 @@ export function serializeFromTsc(): Serialized {
   assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
   fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(out, "node_modules"));
   const file = path.join(dir, "provider.js");
-  const r = spawnSync(process.execPath, ["-e", `
+  // A script file, not `node -e`: under -e Node exposes built-in modules (http, tls, …) as globals, and the
+  // serializer would then leave them out of the closure as if every process had them.
+  const script = path.join(out, "serialize.js");
+  fs.writeFileSync(script, `
     const p = require(${JSON.stringify(path.join(out, "components/server-token.js"))}).serverTokenProvider;
     require("@pulumi/pulumi").runtime.serializeFunction(() => p, { allowSecrets: true }).then((sf) => {
       require("fs").writeFileSync(${JSON.stringify(file)}, sf.text);
       console.log(JSON.stringify({ containsSecrets: sf.containsSecrets }));
-    });`], { cwd: out, encoding: "utf8", timeout: 60_000, env: { ...process.env, NODE_OPTIONS: "" } });
+    });`);
+  const r = spawnSync(process.execPath, [script],
+    { cwd: out, encoding: "utf8", timeout: 60_000, env: { ...process.env, NODE_OPTIONS: "" } });
   assert.equal(r.status, 0, r.stderr);
   return { text: fs.readFileSync(file, "utf8"), containsSecrets: JSON.parse(r.stdout).containsSecrets };
 }
