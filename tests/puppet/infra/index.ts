@@ -65,6 +65,8 @@ export interface PuppetInfra {
   installModule(sourceDir: string, name: string): Promise<void>;
   /** Replaces the production environment's `manifests/site.pp`. */
   writeSiteManifest(text: string): Promise<void>;
+  /** Everything PuppetDB stores (facts, catalogs, exports, reports) as one SQL text. */
+  dumpDatabase(): Promise<string>;
   /** Resident memory in MiB of each service. */
   memory(): Record<string, number>;
   stop(): Promise<void>;
@@ -153,6 +155,7 @@ export async function startPuppetInfra(opts: InfraOptions = {}): Promise<PuppetI
   const pdbDir = path.join(stateDir, "puppetdb");
   const pdbSsl = path.join(pdbDir, "ssl");
 
+  let pg: Awaited<ReturnType<typeof startPostgres>> | undefined;
   try {
     // PostgreSQL and the CA do not depend on each other: set them up side by side.
     const pgPromise = startPostgres(path.join(stateDir, "postgres")).then((pg) => {
@@ -186,7 +189,7 @@ export async function startPuppetInfra(opts: InfraOptions = {}): Promise<PuppetI
     const [pgResult, caResult] = await Promise.allSettled([pgPromise, caPromise]);
     if (pgResult.status === "rejected") throw pgResult.reason;
     if (caResult.status === "rejected") throw caResult.reason;
-    const pg = pgResult.value;
+    pg = pgResult.value;
 
     // PuppetDB.
     const pdbLog = path.join(pdbDir, "puppetdb.log");
@@ -281,6 +284,7 @@ export async function startPuppetInfra(opts: InfraOptions = {}): Promise<PuppetI
         filter: (src) => !/\/(spec|\.git|pkg|\.bundle|vendor)(\/|$)/.test(src.slice(sourceDir.length)) });
       await cmd("chmod", ["-R", "a+rX", dest]);
     },
+    dumpDatabase: () => pg!.dump(),
     async writeSiteManifest(text) {
       await fs.writeFile(path.join(environmentDir, "manifests", "site.pp"), text, { mode: 0o644 });
     },

@@ -8,7 +8,11 @@ import { cmd, startDaemon, waitFor } from "./daemon";
 export const PG_PORT = 54329;
 const PG_BIN = "/usr/lib/postgresql/15/bin";
 
-export interface Postgres { pid: number; port: number; password: string; pidFile: string; }
+export interface Postgres {
+  pid: number; port: number; password: string; pidFile: string;
+  /** Plain-SQL dump of PuppetDB's whole database: everything it stores, to search for secrets. */
+  dump(): Promise<string>;
+}
 
 export async function startPostgres(dir: string): Promise<Postgres> {
   const data = path.join(dir, "data");
@@ -41,5 +45,7 @@ export async function startPostgres(dir: string): Promise<Postgres> {
     const res = await psql(db, sql);
     if (res.code !== 0) throw new Error(`puppet-infra: setting up PuppetDB's database failed: ${res.stderr.trim()}`);
   }
-  return { pid, port: PG_PORT, password, pidFile };
+  const dump = async () => (await cmd("setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups",
+    `${PG_BIN}/pg_dump`, "-h", socketDir, "-p", String(PG_PORT), "--data-only", "puppetdb"], { timeoutMs: 60_000 })).stdout;
+  return { pid, port: PG_PORT, password, pidFile, dump };
 }
