@@ -3,7 +3,10 @@
 //   tsx bench/evaluate-program.ts <servers> <agents>
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
-import { waitForRPCs } from "@pulumi/pulumi/runtime/settings";
+import * as settings from "@pulumi/pulumi/runtime/settings";
+
+// Present at run time but left out of the SDK's type declarations.
+const waitForRPCs = (settings as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs;
 import { K3S_YAML } from "../tests/helpers/k3s-yaml";
 
 const [servers, agents] = process.argv.slice(2).map(Number);
