@@ -61,6 +61,7 @@ node default {}
     assert.equal(found[0].exported, true);
     assert.equal(found[0].parameters.content, "exported by pup-host-export\n");
     await assert.rejects(fs.stat(markerPath), "the exporting node must not realize its own export");
+    assert.match(await infra.dumpDatabase(), /exported by pup-host-export/, "the database dump shows what PuppetDB stores");
     assert.ok((await infra.certnames()).includes("pup-host-export"));
   });
 
