@@ -7,6 +7,8 @@
 #        k3s-cluster-start --check UNIT             exit 0 when active with the current configuration
 # exit:  0 active; 1 not active within the timeout (the unit's last log lines are printed); 2 usage
 set -euo pipefail
+# config.yaml.d is often empty: an unmatched glob would reach cat literally and fail the pipeline.
+shopt -s nullglob
 
 stamp_dir=/var/lib/k3s-cluster
 fingerprint() {
