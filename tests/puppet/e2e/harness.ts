@@ -3,7 +3,7 @@
 // a /proc sampler, and the file scans that prove where a token may sit on a node.
 import { promises as fs, readFileSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
-import type { TestNode } from "../../rig/nodes";
+import { startNodes, type NodeSpec, type TestNode } from "../../rig/nodes";
 
 /** Where the module's `binary_source` points on every node (copied there before any run). */
 export const SIM_SOURCE = "/opt/k3s-sim/k3s";
@@ -32,6 +32,19 @@ server = ${serverName}
 environment = production
 http_keepalive_timeout = 0
 `, { mode: 0o644 });
+}
+
+/**
+ * Boots the nodes, a second time if the first boot fails: with ten nodes booting at once on two cores the
+ * rig occasionally loses sight of a node's init during boot ("node … is not running").
+ */
+export async function bootNodes(specs: NodeSpec[]): Promise<TestNode[]> {
+  try {
+    return await startNodes(specs);
+  } catch (err) {
+    say(`booting the nodes failed once (${(err as Error).message.split("\n")[0]}); booting them again`);
+    return await startNodes(specs);
+  }
 }
 
 /** `puppet agent -t` on the node; exit 0 = nothing to change, 2 = changed, 4/6 = failures. */

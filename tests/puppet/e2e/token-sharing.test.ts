@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { buildSimulator } from "../../k3s-sim/build";
-import { startNodes, type TestNode } from "../../rig/nodes";
+import { type TestNode } from "../../rig/nodes";
 import { startPuppetInfra, type PdbResource, type PuppetInfra } from "../infra/index";
 import {
-  CmdlineSampler, SIM_SOURCE, clusterNodes, converge, filesContaining, prepareNode, puppetRun, readSecrets, say,
+  CmdlineSampler, SIM_SOURCE, bootNodes, clusterNodes, converge, filesContaining, prepareNode, puppetRun, readSecrets, say,
   siteManifest, transcript, waitForReady, type ClusterSecrets, type RunRecord,
 } from "./harness";
 
@@ -35,6 +35,15 @@ const NODES = {
   "pup-ha-a1": { ip: "198.51.100.73", params: { ...auto, node_type: "agent", cluster_name: "ha", wait_for_token: true, token_timeout: 120 } },
 } as const;
 type NodeName = keyof typeof NODES;
+
+/** k3s's effective configuration files on a node: config.yaml and config.yaml.d/*.yaml. */
+async function k3sConfig(n: TestNode): Promise<string> {
+  const dir = path.join(n.rootDir, "etc/rancher/k3s");
+  const extra = (await fs.readdir(path.join(dir, "config.yaml.d")).catch(() => [] as string[])).filter((f) => f.endsWith(".yaml")).sort();
+  const parts = [await fs.readFile(path.join(dir, "config.yaml"), "utf8")];
+  for (const f of extra) parts.push(await fs.readFile(path.join(dir, "config.yaml.d", f), "utf8"));
+  return parts.join("\n");
+}
 
 /** Runs each role needed until it changed nothing, and the wall time of those runs: the closing figures. */
 const figures: Record<string, { changingRuns: number; seconds: number }> = {};
@@ -63,18 +72,18 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
 
   before(async () => {
     const t0 = Date.now();
-    const [started, booted, simulator] = await Promise.all([
-      startPuppetInfra(),
-      startNodes(Object.entries(NODES).map(([name, n]) => ({ name, ip: n.ip, hosts: { "puppet.test": "198.51.100.1" } }))),
-      buildSimulator(),
-    ]);
-    infra = started;
-    nodes = Object.fromEntries(booted.map((n) => [n.name, n])) as Record<NodeName, TestNode>;
-    await Promise.all(booted.map((n) => prepareNode(n, simulator, infra.serverName)));
+    const specs = Object.entries(NODES).map(([name, n]) => ({ name, ip: n.ip, hosts: { "puppet.test": "198.51.100.1" } }));
+    // Settled one by one so that whatever did start is stopped by after() even when another part failed.
+    const [started, booted, simulator] = await Promise.allSettled([startPuppetInfra(), bootNodes(specs), buildSimulator()]);
+    if (started.status === "fulfilled") infra = started.value;
+    if (booted.status === "fulfilled") nodes = Object.fromEntries(booted.value.map((n) => [n.name, n])) as Record<NodeName, TestNode>;
+    for (const r of [started, booted, simulator]) if (r.status === "rejected") throw r.reason;
+    if (simulator.status !== "fulfilled" || booted.status !== "fulfilled") throw new Error("unreachable");
+    await Promise.all(booted.value.map((n) => prepareNode(n, simulator.value, infra.serverName)));
     await infra.installModule(MODULE_DIR, "k3s_cluster");
     await infra.writeSiteManifest(siteManifest(Object.fromEntries(Object.entries(NODES).map(([n, v]) => [n, v.params]))));
     sampler.start();
-    say(`infrastructure, ${booted.length} nodes and the simulator ready in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
+    say(`infrastructure, ${booted.value.length} nodes and the simulator ready in ${((Date.now() - t0) / 1000).toFixed(1)} s ` +
       `(infra ${(infra.startupMs / 1000).toFixed(1)} s); memory MiB ${JSON.stringify(infra.memory())}`);
   });
 
@@ -103,6 +112,7 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
     secrets.demo = await readSecrets(node("pup-demo-s1"));
     const first = await early;
     assert.equal(first.code, 2, "the early agent's single run applies the join");
+    assert.match(first.stdout + first.stderr, /polling PuppetDB/, "the early agent did wait for the export");
     const active = await node("pup-demo-a1").exec("systemctl is-active k3s-agent");
     assert.equal(active.stdout.trim(), "active", "k3s-agent runs after the early agent's first run");
     const again = await converge(node("pup-demo-a1"), "demo early agent, after its first run");
@@ -116,8 +126,9 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
     // The other cluster's export was there all along; nobody of demo joined it.
     assert.deepEqual((await clusterNodes(node("pup-other-s1"))).map((n) => n.name), ["pup-other-s1"]);
     for (const a of ["pup-demo-a1", "pup-demo-a2"] as const) {
-      const cfg = await fs.readFile(path.join(node(a).rootDir, "etc/rancher/k3s/config.yaml"), "utf8");
-      assert.match(cfg, /198\.51\.100\.50:6443/, `${a} joins demo's server`);
+      const cfg = await k3sConfig(node(a));
+      assert.match(cfg, /^server: "?https:\/\/198\.51\.100\.50:6443"?$/m, `${a} joins demo's server`);
+      assert.match(cfg, /^token-file: /m, `${a} reads its token from a file, not from config.yaml`);
       assert.doesNotMatch(cfg, /198\.51\.100\.55/, `${a} must not use the other cluster's server`);
     }
   });
@@ -177,14 +188,15 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
   });
 
   it("every file holding a token is root-owned 0600, on every node", async () => {
+    const needles = Object.values(secrets).flatMap((s) => [s.serverPassword, s.agentPassword]);
+    const loose: string[] = [];
     for (const [name, n] of Object.entries(nodes)) {
-      const needles = Object.values(secrets).flatMap((s) => [s.serverPassword, s.agentPassword]);
       const files = filesContaining(n, needles);
-      say(`${name}: files holding a token: ${files.map((f) => `${f.path} ${f.mode} uid ${f.uid}`).join(", ") || "none"}`);
-      const loose = files.filter((f) => f.uid !== 0 || f.mode !== "600");
-      assert.deepEqual(loose, [], `${name}: token files not root 0600`);
+      say(`${name}: files holding a token: ${files.map((f) => `${f.path} ${f.mode} ${f.uid}:${f.gid}`).join(", ") || "none"}`);
+      for (const f of files) if (f.uid !== 0 || f.mode !== "600") loose.push(`${name}:${f.path} ${f.mode} ${f.uid}:${f.gid}`);
     }
-    // Agents hold at least the token they joined with, somewhere.
+    assert.deepEqual(loose, [], "token files that are not root 0600");
+    // Agents hold at least the token they joined with, somewhere (else the scan proves nothing).
     assert.ok(filesContaining(node("pup-demo-a1"), [secrets.demo.agentPassword]).length > 0);
   });
 
