@@ -23,7 +23,7 @@ function idealMs(servers: number): number {
 }
 
 function figures(servers: number, agents: number, r: RehearsalResult) {
-  const verifications = r.events.filter((e) => e.type === "pulumi-nodejs:dynamic:Resource" && e.ok);
+  const verifications = r.events.filter((e) => e.type.startsWith("pulumi-nodejs:dynamic") && e.ok);
   const firstVerifiedMs = Math.min(...verifications.map((v) => v.endMs));
   const lastVerifiedMs = Math.max(...verifications.map((v) => v.endMs));
   const serverActiveMs = r.unitStarts["e2e-s0"]?.activeMs;

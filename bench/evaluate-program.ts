@@ -35,7 +35,7 @@ pulumi.runtime.setMocks(
       if (args.type === "command:remote:Command") {
         state.stdout = args.name.endsWith("kubeconfig") ? K3S_YAML : "Notice: Applied catalog";
       }
-      if (args.type === "pulumi-nodejs:dynamic:Resource") {
+      if (args.type.startsWith("pulumi-nodejs:dynamic")) {
         state.token = `K10${"a".repeat(64)}::server:${"b".repeat(32)}`;
         state.agentToken = `K10${"a".repeat(64)}::node:${"c".repeat(32)}`;
       }

@@ -74,7 +74,10 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
   const ssh = (n: NodeHandle): SshTarget => ({ host: n.sshHost, user: args.sshUser, privateKey: args.sshPrivateKey });
   const first = args.servers[0];
   const serverUrl = pulumi.interpolate`https://${first.privateIp}:6443`;
-  const common = { clusterName: args.clusterName, k3sVersion: args.k3sVersion, binarySource: args.k3sBinaryUrl, binarySha256: args.k3sBinarySha256 };
+  const common = {
+    clusterName: args.clusterName, k3sVersion: args.k3sVersion, binarySource: args.k3sBinaryUrl,
+    binarySha256: args.k3sBinarySha256, tokenTimeout: args.tokenTimeout,
+  };
 
   const verifications: ServerToken[] = [];
   for (const [i, server] of args.servers.entries()) {
@@ -87,6 +90,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
         ...common,
         nodeType: "server",
         clusterInit: !joining,
+        waitForService: false,
         tokenFile: token === undefined ? undefined : DEFAULT_PATHS.tokenFile,
         serverUrl: joining ? url : undefined,
         nodeName: server.name,
@@ -116,7 +120,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
   const agentToken = userToken ?? gate.agentToken;
   for (const agent of agents) {
     const manifest = pulumi.output(serverUrl).apply((url) => renderManifest({
-      ...common, nodeType: "agent", clusterInit: false, tokenFile: DEFAULT_PATHS.tokenFile, serverUrl: url,
+      ...common, nodeType: "agent", clusterInit: false, waitForService: true, tokenFile: DEFAULT_PATHS.tokenFile, serverUrl: url,
       nodeName: agent.name, tlsSan: [],
     }));
     new NodeBootstrap(agent.name, {

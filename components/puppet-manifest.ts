@@ -15,6 +15,13 @@ export interface K3sClusterClassParams {
   binarySha256?: string;
   nodeName: string;
   tlsSan: string[];
+  /** Seconds Puppet waits for the k3s unit to turn active (an agent: to join). */
+  tokenTimeout: number;
+  /**
+   * false on servers: Puppet queues the unit's start and returns, and the ServerToken verification does
+   * the waiting, so a server that never gets ready fails there with the step named.
+   */
+  waitForService: boolean;
 }
 
 /** Puppet single-quoted string: only `\` and `'` need escaping. */
@@ -39,6 +46,8 @@ export function renderManifest(p: K3sClusterClassParams): string {
   } else {
     attrs.push(["install_method", puppetString("script")]);
   }
+  attrs.push(["token_timeout", String(p.tokenTimeout)]);
+  if (!p.waitForService) attrs.push(["wait_for_service", "false"]);
   attrs.push(["node_name", puppetString(p.nodeName)]);
   attrs.push(["tls_san", `[${p.tlsSan.map(puppetString).join(", ")}]`]);
   const width = Math.max(...attrs.map(([k]) => k.length));

@@ -192,13 +192,14 @@ async function putTree(sftp: SFTPWrapper, local: string, remote: string): Promis
  */
 export async function copyToRemote(
   name: string,
-  inputs: { connection: Connection; source: { path?: string; text?: string }; remotePath: string },
+  inputs: { connection: Connection; source: { path?: string | Promise<string>; text?: string | Promise<string> }; remotePath: string },
   log: EngineLog,
 ): Promise<{ files: number }> {
+  // Pulumi assets hold their path or text as promises until serialized.
+  const source = { path: await inputs.source.path, text: await inputs.source.text };
   const client = await dial(inputs.connection, (line) => log(name, line));
   try {
     const sftp = await sftpOf(client);
-    const source = inputs.source;
     let target = inputs.remotePath;
     const existing = await statRemote(sftp, target);
     if (source.text !== undefined) {

@@ -159,14 +159,14 @@ export class RehearsalEngine implements pulumi.runtime.Mocks {
       case "command:remote:CopyToRemote": {
         await copyToRemote(
           name,
-          inputs as unknown as { connection: Connection; source: { path?: string; text?: string }; remotePath: string },
+          inputs as unknown as Parameters<typeof copyToRemote>[1],
           this.options.log,
         );
         return { id: newId(name), outputs: {} };
       }
-      case "pulumi-nodejs:dynamic:Resource":
-        return this.createDynamic(name, inputs);
       default:
+        // Dynamic resources carry their own type token (pulumi-nodejs:dynamic/<module>:<name>).
+        if (type.startsWith("pulumi-nodejs:dynamic")) return this.createDynamic(name, inputs);
         // Cloud objects with nothing to carry out here (VPC, subnets, security groups, key pairs, …).
         return { id: `${name}-id`, outputs: { arn: `arn:mock:${type}:${name}` } };
     }

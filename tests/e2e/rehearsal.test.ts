@@ -12,7 +12,7 @@ function event(result: RehearsalResult, pattern: RegExp) {
 }
 
 function verificationEvents(result: RehearsalResult) {
-  return result.events.filter((e) => e.type === "pulumi-nodejs:dynamic:Resource");
+  return result.events.filter((e) => e.type.startsWith("pulumi-nodejs:dynamic"));
 }
 
 function assertSecretsKept(run: RehearsalRun) {

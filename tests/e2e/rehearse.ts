@@ -207,7 +207,13 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     const names = Object.keys(program);
     result.outputs.names = names;
     const values: Record<string, unknown> = {};
-    await Promise.all(
+    // A failed resource leaves the outputs that depend on it unresolved forever, as `pulumi up` stops
+    // there too: judge the run as soon as one fails.
+    let poll: NodeJS.Timeout | undefined;
+    const firstFailure = new Promise<void>((resolve) => {
+      poll = setInterval(() => engine.events.some((e) => e.endMs > 0 && !e.ok) && resolve(), 250);
+    });
+    const evaluated = Promise.all(
       names.map(async (name) => {
         values[name] = await Promise.race([
           awaitOutput(program[name]),
@@ -215,6 +221,8 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
         ]);
       }),
     );
+    await Promise.race([evaluated, firstFailure]);
+    clearInterval(poll);
     // Let registrations that are still running (or were refused) settle before judging.
     await waitForQuiet(engine, 2000);
     process.off("unhandledRejection", onFailure);
@@ -237,7 +245,7 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
     // Joins as the cluster sees them, from the first server.
     const first = nodes.get("e2e-s0");
     if (first) {
-      const r = await first.exec("k3s kubectl get nodes --no-headers 2>&1 || true", { timeoutMs: 20_000 });
+      const r = await first.exec("k3s kubectl get nodes 2>&1 | tail -n +2 || true", { timeoutMs: 20_000 });
       result.nodeList = r.stdout
         .trim()
         .split("\n")

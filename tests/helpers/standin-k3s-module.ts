@@ -11,7 +11,7 @@ export function writeStandinK3sModule(modulesDir: string, body: string): void {
   String $node_type, Boolean $cluster_init, String $cluster_name, Boolean $auto_token_sharing,
   Optional[String] $token_file = undefined, Optional[String] $server_url = undefined, String $k3s_version,
   String $install_method, Optional[String] $binary_source = undefined, Optional[String] $binary_sha256 = undefined,
-  String $node_name, Array[String] $tls_san,
+  String $node_name, Array[String] $tls_san, Integer $token_timeout = 300, Boolean $wait_for_service = true,
 ) {
 ${body}
 }

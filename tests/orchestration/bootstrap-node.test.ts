@@ -78,6 +78,7 @@ test("the bootstrap steps run on a node as the sudo user: modules installed root
   const manifest = renderManifest({
     nodeType: "agent", clusterInit: false, clusterName: "demo", tokenFile: DEFAULT_PATHS.tokenFile,
     serverUrl: "https://198.51.100.200:6443", k3sVersion: "v1.34.3+k3s1", nodeName: "bs-node-0", tlsSan: [],
+    tokenTimeout: 60, waitForService: true,
   });
   const apply = await run(step(puppetApplyScript(DEFAULT_PATHS), 300), manifest);
   assert.equal(apply.code, 0, apply.stdout + apply.stderr);

@@ -13,7 +13,7 @@ import { K3S_YAML } from "../helpers/k3s-yaml";
 
 const base = {
   nodeType: "server" as const, clusterInit: true, clusterName: "demo", k3sVersion: "v1.34.3+k3s1",
-  nodeName: "demo-server-0", tlsSan: ["203.0.113.10"],
+  nodeName: "demo-server-0", tlsSan: ["203.0.113.10"], tokenTimeout: 300, waitForService: false,
 };
 
 test("first server: cluster_init, script install, no token_file or server_url", () => {
@@ -26,6 +26,8 @@ class { 'k3s_cluster':
   auto_token_sharing => false,
   k3s_version        => 'v1.34.3+k3s1',
   install_method     => 'script',
+  token_timeout      => 300,
+  wait_for_service   => false,
   node_name          => 'demo-server-0',
   tls_san            => ['203.0.113.10'],
 }
@@ -88,4 +90,14 @@ test("directoryDigest is stable and changes with any file's content or name", ()
   fs.renameSync(path.join(dir, "z.txt"), path.join(dir, "y.txt"));
   assert.notEqual(directoryDigest(dir), d2);
   assert.throws(() => directoryDigest(path.join(dir, "missing")), /Puppet modules directory .*missing does not exist: run pulumi from the project root/);
+});
+
+test("every attribute the manifest sets is a parameter of the real k3s_cluster class", () => {
+  const init = fs.readFileSync(path.resolve(__dirname, "../../puppet/modules/k3s_cluster/manifests/init.pp"), "utf8");
+  const params = new Set([...init.matchAll(/^\s+[A-Z][^$\n]*\$([a-z_]+)\s*=/gm)].map((m) => m[1]));
+  const m = renderManifest({ ...base, nodeType: "agent", clusterInit: false, tokenFile: "/etc/rancher/k3s/cluster-token",
+    serverUrl: "https://10.0.1.10:6443", binarySource: "https://mirror.example/k3s", binarySha256: "ab".repeat(32) });
+  const attrs = [...m.matchAll(/^  ([a-z_]+) +=>/gm)].map((a) => a[1]);
+  assert.ok(attrs.length >= 12, attrs.join(" "));
+  for (const a of attrs) assert.ok(params.has(a), `k3s_cluster has no parameter ${a} (it has: ${[...params].join(", ")})`);
 });

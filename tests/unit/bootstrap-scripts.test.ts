@@ -199,6 +199,7 @@ test("puppetApply writes the manifest from stdin and treats Puppet's exit 2 (cha
   const params = {
     nodeType: "agent" as const, clusterInit: false, clusterName: "demo", tokenFile: "/etc/rancher/k3s/cluster-token",
     serverUrl: "https://10.0.1.10:6443", k3sVersion: "v1.34.3+k3s1", nodeName: "demo-agent-0", tlsSan: ["203.0.113.10"],
+    tokenTimeout: 300, waitForService: true,
   };
   const ok = puppetApplyAsNobody(script, renderManifest(params), root);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);

@@ -3,7 +3,7 @@
 # k3s units are Type=notify: `systemctl start` would block until k3s is ready, and forever for an agent
 # whose token is refused, so the start is queued and the wait has a deadline.
 #
-# usage: k3s-cluster-start UNIT TIMEOUT_SECONDS     start or restart, then wait
+# usage: k3s-cluster-start UNIT TIMEOUT_SECONDS     start or restart, then wait (0: do not wait)
 #        k3s-cluster-start --check UNIT             exit 0 when active with the current configuration
 # exit:  0 active; 1 not active within the timeout (the unit's last log lines are printed); 2 usage
 set -euo pipefail
@@ -39,6 +39,10 @@ else
   systemctl start --no-block "$unit"
 fi
 
+if [ "$timeout" -eq 0 ]; then
+  echo "k3s_cluster: start of $unit queued; not waiting for it (wait_for_service => false)"
+  exit 0
+fi
 echo "k3s_cluster: waiting up to ${timeout} s for $unit to turn active"
 deadline=$((SECONDS + timeout))
 next_note=$((SECONDS + 10))

@@ -48,6 +48,9 @@
 # @param puppetdb_url
 #   PuppetDB the collection script polls; defaults to the first `server_urls` entry of
 #   puppetdb.conf, else `https://<puppet server>:8081`.
+# @param wait_for_service
+#   Wait (up to `token_timeout`) for the k3s unit to turn active before the run ends. `false` queues
+#   the start and returns: for orchestrators that verify readiness themselves, such as the Pulumi program.
 # @param install_script_url
 #   Where the install script is downloaded from with `install_method => 'script'`.
 #
@@ -88,6 +91,7 @@ class k3s_cluster (
   Optional[String[1]]                                $server_address     = undef,
   Optional[Pattern[/\Ahttps:\/\//]]                  $puppetdb_url       = undef,
   Pattern[/\Ahttps:\/\//]                            $install_script_url = 'https://get.k3s.io',
+  Boolean                                            $wait_for_service   = true,
 ) {
   k3s_cluster::validate { 'parameters':
     node_type          => $node_type,

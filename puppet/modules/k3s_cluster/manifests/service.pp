@@ -3,6 +3,8 @@
 class k3s_cluster::service {
   $unit = $k3s_cluster::unit
 
+  $wait = $k3s_cluster::wait_for_service ? { true => $k3s_cluster::token_timeout, default => 0 }
+
   if $k3s_cluster::ensure == 'present' {
     file { '/usr/local/sbin/k3s-cluster-start':
       ensure => file,
@@ -12,7 +14,7 @@ class k3s_cluster::service {
       source => 'puppet:///modules/k3s_cluster/k3s-cluster-start.sh',
     }
     -> exec { "k3s_cluster start ${unit}":
-      command   => "/usr/local/sbin/k3s-cluster-start ${unit} ${k3s_cluster::token_timeout}",
+      command   => "/usr/local/sbin/k3s-cluster-start ${unit} ${wait}",
       unless    => "/usr/local/sbin/k3s-cluster-start --check ${unit}",
       path      => ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'],
       timeout   => $k3s_cluster::token_timeout + 30,
