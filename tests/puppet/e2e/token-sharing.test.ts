@@ -36,6 +36,14 @@ const NODES = {
 } as const;
 type NodeName = keyof typeof NODES;
 
+/** Which tables of a PuppetDB dump (COPY sections) contain each cluster's server and agent password. */
+function tablesHolding(dump: string, secrets: Record<string, ClusterSecrets>): Record<string, { server: string[]; agent: string[] }> {
+  const sections = dump.split(/^COPY /m).slice(1).map((sec) => ({ table: sec.slice(0, sec.indexOf(" ")), text: sec }));
+  const tables = (needle: string) => [...new Set(sections.filter((x) => x.text.includes(needle)).map((x) => x.table))].sort();
+  return Object.fromEntries(Object.entries(secrets).map(([c, s]) =>
+    [c, { server: tables(s.serverPassword), agent: s.agentPassword === s.serverPassword ? [] : tables(s.agentPassword) }]));
+}
+
 /** k3s's effective configuration files on a node: config.yaml and config.yaml.d/*.yaml. */
 async function k3sConfig(n: TestNode): Promise<string> {
   const dir = path.join(n.rootDir, "etc/rancher/k3s");
@@ -130,6 +138,8 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
       assert.match(cfg, /^server: "?https:\/\/198\.51\.100\.50:6443"?$/m, `${a} joins demo's server`);
       assert.match(cfg, /^token-file: /m, `${a} reads its token from a file, not from config.yaml`);
       assert.doesNotMatch(cfg, /198\.51\.100\.55/, `${a} must not use the other cluster's server`);
+      const collected = await fs.readdir(path.join(node(a).rootDir, "etc/rancher/k3s/cluster-info"));
+      assert.ok(collected.length > 0 && collected.every((f) => f.startsWith("demo-")), `${a} collected ${collected.join(", ")}`);
     }
   });
 
@@ -185,6 +195,18 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
     const ha = await infra.exportedResources(TYPE, { parameters: { cluster_name: "ha" } });
     assert.ok(ha.some((r) => JSON.stringify(r.parameters).includes(secrets.ha.serverPassword)),
       "with share_server_token the server token is exported (for joining servers)");
+  });
+
+  it("PuppetDB's database holds exactly the agent tokens of sharing clusters, and a server token only where shared", async () => {
+    const where = tablesHolding(await infra.dumpDatabase(), secrets);
+    say(`tables of PuppetDB's database holding each secret: ${JSON.stringify(where)}`);
+    const holds = Object.fromEntries(Object.entries(where).map(([c, w]) => [c, { server: w.server.length > 0, agent: w.agent.length > 0 }]));
+    assert.deepEqual(holds, {
+      other: { server: false, agent: true },
+      demo: { server: false, agent: true },
+      manual: { server: false, agent: false },
+      ha: { server: true, agent: true },
+    });
   });
 
   it("every file holding a token is root-owned 0600, on every node", async () => {
