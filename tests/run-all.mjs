@@ -11,6 +11,7 @@ const suites = [
   ["rig", ["npm", "run", "-s", "test:rig"]],
   ["verify", ["npm", "run", "-s", "test:verify"]],
   ["orchestration", ["npm", "run", "-s", "test:orchestration"]],
+  ["e2e", ["npm", "run", "-s", "test:e2e"]],
 ];
 for (const [name, [cmd, ...args]] of suites) {
   console.log(`\n=== suite: ${name} ===`);
