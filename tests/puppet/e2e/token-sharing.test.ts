@@ -179,9 +179,15 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
   it("HA: the first server inits the cluster, two more join it with the shared server token, an agent joins", async () => {
     record("pup-ha-s1", await converge(node("pup-ha-s1"), "HA first server"));
     secrets.ha = await readSecrets(node("pup-ha-s1"));
-    // One at a time: a second etcd learner is refused while the first is promoted.
-    record("pup-ha-s2", await converge(node("pup-ha-s2"), "HA joining server"));
-    record("pup-ha-s3", await converge(node("pup-ha-s3"), "HA joining server"));
+    // Both at once, as a Puppet estate would run them: while one is an etcd learner the other's k3s is
+    // refused ("too many learner members"), exits and is restarted by systemd within the same Puppet run.
+    const [s2, s3] = await Promise.all([converge(node("pup-ha-s2"), "HA joining server"), converge(node("pup-ha-s3"), "HA joining server")]);
+    record("pup-ha-s2", s2);
+    record("pup-ha-s3", s3);
+    const refused = (await Promise.all(["pup-ha-s2", "pup-ha-s3"].map((n) =>
+      node(n as NodeName).exec("journalctl -u k3s --no-pager -o cat | grep -c 'too many learner members' || true"))))
+      .map((r) => Number(r.stdout.trim()));
+    say(`HA joins refused while the other server was a learner (s2, s3): ${refused.join(", ")}`);
     record("pup-ha-a1", await converge(node("pup-ha-a1"), "HA agent"));
     const names = ["pup-ha-a1", "pup-ha-s1", "pup-ha-s2", "pup-ha-s3"];
     const list = await waitForReady(node("pup-ha-s1"), names);
