@@ -137,4 +137,24 @@ describe("rehearsal of pulumi up on test nodes", () => {
     assert.equal(r.error, undefined, `rehearsal error: ${r.error}`);
     assert.equal(r.nodeList.length, 2, JSON.stringify(r.nodeList));
   });
+
+  it("autoTokenSharing=false: the user's token is configured on every node and the server proves it took it", async () => {
+    const password = "b7e1c0de5a1f4e2d9c3b8a7f6e5d4c3b";
+    const run = await runRehearsal({
+      clusterName: "rehearsal-own",
+      servers: 1,
+      agents: 1,
+      firstOctet: 135,
+      knobs: KNOBS,
+      tokenTimeout: 60,
+      pollInterval: 1,
+      extraConfig: { "k3s-cluster:autoTokenSharing": "false", "k3s-cluster:token": password },
+    });
+    const r = run.result;
+    assert.equal(r.error, undefined, `rehearsal error: ${r.error}`);
+    assert.equal(r.nodeList.length, 2, JSON.stringify(r.nodeList));
+    assert.ok(!run.output.includes(password), "the user's token appears nowhere in the rehearsal's output");
+    assert.deepEqual(r.secrecy.plaintextInState, []);
+    assert.deepEqual(r.secrecy.cmdlineLeaks, []);
+  });
 });

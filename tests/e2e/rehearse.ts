@@ -3,7 +3,7 @@
 // installed by the Puppet module from the URL the stack config gives. Prints one JSON line (the
 // RehearsalResult) as its last line. One rehearsal per process: Pulumi allows one mocks setup each.
 //
-//   tsx tests/e2e/rehearse.ts '<RehearsalOptions as JSON>'
+//   tsx tests/e2e/rehearse.ts < options.json   (RehearsalOptions as JSON on stdin)
 import * as pulumi from "@pulumi/pulumi";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -313,7 +313,7 @@ async function waitForQuiet(engine: RehearsalEngine, quietMs: number): Promise<v
 }
 
 if (require.main === module) {
-  const options = JSON.parse(process.argv[2] ?? "{}") as RehearsalOptions;
+  const options = JSON.parse(require("node:fs").readFileSync(0, "utf8") || "{}") as RehearsalOptions;
   rehearse(options).then(
     (r) => {
       process.stdout.write(JSON.stringify(r) + "\n");

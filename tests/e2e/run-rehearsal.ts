@@ -12,10 +12,12 @@ export interface RehearsalRun {
 export function runRehearsal(options: RehearsalOptions): Promise<RehearsalRun> {
   const script = path.join(__dirname, "rehearse.ts");
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(options)], {
+    // Options travel on stdin: they may hold a stack secret, which must not be a process argument.
+    const child = spawn(process.execPath, ["--import", "tsx", script], {
       cwd: path.resolve(__dirname, "../.."),
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe"],
     });
+    child.stdin.end(JSON.stringify(options));
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
