@@ -29,6 +29,7 @@ const NODES = {
   "pup-man-s1": { ip: "198.51.100.60", params: { ...common, auto_token_sharing: false, node_type: "server", cluster_init: true, cluster_name: "manual" } },
   "pup-man-a1": { ip: "198.51.100.61", params: { ...common, auto_token_sharing: false, node_type: "agent", cluster_name: "manual",
     token_file: "/etc/rancher/k3s/cluster-token", server_url: "https://198.51.100.60:6443" } },
+  "pup-lone-a1": { ip: "198.51.100.65", params: { ...auto, node_type: "agent", cluster_name: "lonely", wait_for_token: true, token_timeout: 30 } },
   "pup-ha-s1": { ip: "198.51.100.70", params: { ...auto, node_type: "server", cluster_init: true, cluster_name: "ha", share_server_token: true } },
   "pup-ha-s2": { ip: "198.51.100.71", params: { ...auto, node_type: "server", cluster_init: false, cluster_name: "ha", share_server_token: true, wait_for_token: true, token_timeout: 120 } },
   "pup-ha-s3": { ip: "198.51.100.72", params: { ...auto, node_type: "server", cluster_init: false, cluster_name: "ha", share_server_token: true, wait_for_token: true, token_timeout: 120 } },
@@ -77,6 +78,8 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
   const sampler = new CmdlineSampler();
   const secrets: Record<string, ClusterSecrets> = {};
   const node = (n: NodeName) => nodes[n];
+  let lonely: Promise<RunRecord> = Promise.reject(new Error("the lonely agent's run was never started"));
+  lonely.catch(() => undefined);
 
   before(async () => {
     const t0 = Date.now();
@@ -160,6 +163,8 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
   });
 
   it("manual mode (token_file, no sharing) joins with the given token and exports nothing", async () => {
+    // Meanwhile an agent whose cluster has no server waits out its token_timeout (checked further on).
+    lonely = puppetRun(node("pup-lone-a1"), "agent of a cluster without a server", { mayFail: true });
     record("pup-man-s1", await converge(node("pup-man-s1"), "manual server"));
     secrets.manual = await readSecrets(node("pup-man-s1"));
     // As the Pulumi program does: the verified token reaches the agent as a root 0600 file.
@@ -174,6 +179,15 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
     const dump = await infra.dumpDatabase();
     assert.ok(!dump.includes(secrets.manual.serverPassword) && !dump.includes(secrets.manual.agentPassword),
       "no token of the manual cluster reaches PuppetDB");
+  });
+
+  it("an agent of a cluster whose servers never export fails after token_timeout, saying so, and starts nothing", async () => {
+    const run = await lonely;
+    assert.ok(run.code === 4 || run.code === 6, `the run must fail (exit ${run.code})`);
+    assert.ok(run.ms >= 30_000, `it waited token_timeout (30 s) first: ${run.ms} ms`);
+    assert.match(run.stdout + run.stderr, /no server of cluster 'lonely' exported its join information within 30 s/);
+    const unit = await node("pup-lone-a1").exec("systemctl is-active k3s-agent; test -e /etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml && echo joined");
+    assert.equal(unit.stdout.trim(), "inactive");
   });
 
   it("HA: the first server inits the cluster, two more join it with the shared server token, an agent joins", async () => {
