@@ -116,6 +116,7 @@ describe("k3s_cluster on a real puppetserver + PuppetDB, simulated k3s on system
   it("an agent started before its server exported waits for the token and joins in one run; a later agent joins too", async () => {
     // Started first: its catalog is compiled while PuppetDB holds only the other cluster's export.
     const early = puppetRun(node("pup-demo-a1"), "demo agent started before the server");
+    say("giving the early agent 5 s to compile its catalog and start polling PuppetDB before its server runs");
     await new Promise((r) => setTimeout(r, 5_000));
     assert.deepEqual(await infra.exportedResources(TYPE, { parameters: { cluster_name: "demo" } }), [],
       "the demo cluster must not have exported yet when its first agent starts");
