@@ -32,6 +32,18 @@ function figures(servers: number, agents: number, r: RehearsalResult) {
     .map(([, u]) => u.activeMs ?? NaN);
   const lastAgentJoinedMs = Math.max(...agentActive);
   const ideal = idealMs(servers);
+  const firstServer = r.unitStarts["e2e-s0"] ?? {};
+  const agentStarts = Object.entries(r.unitStarts).filter(([n]) => n.startsWith("e2e-a")).map(([, u]) => u.startMs ?? NaN);
+  const lastServer = r.unitStarts[`e2e-s${servers - 1}`] ?? {};
+  // Where the wall time goes along the chain: what the simulator's delays account for, and the rest
+  // (node boot, SSH steps, Puppet's own run) that an ideal orchestrator would still pay once per hop.
+  const chain = {
+    untilFirstServerK3sStartMs: firstServer.startMs ?? null,
+    firstServerStartToActiveMs: firstServer.startMs !== undefined && firstServer.activeMs !== undefined ? firstServer.activeMs - firstServer.startMs : null,
+    firstActiveToVerifiedMs: firstServer.activeMs !== undefined ? firstVerifiedMs - firstServer.activeMs : null,
+    lastServerActiveToVerifiedMs: lastServer.activeMs !== undefined ? lastVerifiedMs - lastServer.activeMs : null,
+    verifiedToAgentK3sStartMs: agents > 0 ? Math.max(...agentStarts) - firstVerifiedMs : null,
+  };
   return {
     topology: `${servers}+${agents}`,
     ok: r.ok,
@@ -42,6 +54,7 @@ function figures(servers: number, agents: number, r: RehearsalResult) {
     serverReadyToVerifiedMs: serverActiveMs === undefined ? null : firstVerifiedMs - serverActiveMs,
     verifiedToLastAgentJoinedMs: agents > 0 ? lastAgentJoinedMs - lastVerifiedMs : null,
     nodesListed: r.nodeList.length,
+    chain,
     peakRssMb: r.peakRssMb,
   };
 }
