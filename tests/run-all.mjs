@@ -11,6 +11,8 @@ const suites = [
   ["rig", ["npm", "run", "-s", "test:rig"]],
   ["verify", ["npm", "run", "-s", "test:verify"]],
   ["orchestration", ["npm", "run", "-s", "test:orchestration"]],
+  ["puppet (static)", ["npm", "run", "-s", "test:puppet"]],
+  ["puppet (real puppetserver + PuppetDB)", ["npm", "run", "-s", "test:puppet-infra"]],
   ["e2e", ["npm", "run", "-s", "test:e2e"]],
 ];
 for (const [name, [cmd, ...args]] of suites) {

@@ -64,7 +64,8 @@ Puppet::Type.newtype(:k3s_cluster_info) do
     end
   end
 
-  newproperty(:agent_token, sensitive: true) do
+  newproperty(:agent_token) do
+    sensitive true
     desc 'Agent-scoped join token, `K10<ca hash>::node:<password>`.'
     validate do |value|
       m = TOKEN.match(value.to_s)
@@ -72,7 +73,8 @@ Puppet::Type.newtype(:k3s_cluster_info) do
     end
   end
 
-  newproperty(:server_token, sensitive: true) do
+  newproperty(:server_token) do
+    sensitive true
     desc 'Server token `K10<ca hash>::server:<password>`, exported only when the server shares it.'
     validate do |value|
       m = TOKEN.match(value.to_s)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Static checks of the k3s_cluster Puppet module: parser, lint, rspec-puppet (classes, type, provider),
+# shellcheck of every script as rendered, and bats tests of the collection script. No service needed.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+module=$(cd "$here/../../puppet/modules/k3s_cluster" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export HOME=$work   # puppet writes its per-user state under $HOME
+
+for tool in puppet puppet-lint rspec shellcheck bats ruby openssl python3 curl; do
+  command -v "$tool" >/dev/null || { echo "test:puppet: $tool is missing (tests/setup/install-debian-packages.sh installs it)" >&2; exit 1; }
+done
+
+step() { printf '\n--- %s\n' "$*"; }
+
+step "puppet parser validate"
+puppet parser validate "$module"/manifests/*.pp
+for t in "$module"/templates/*.epp; do puppet epp validate "$t"; done
+
+step "puppet-lint"
+puppet-lint --fail-on-warnings "$module/manifests"
+
+step "rspec-puppet"
+(cd "$module" && rspec --pattern 'spec/{classes,defines,unit}/**/*_spec.rb')
+
+step "scripts as rendered, through shellcheck"
+script="$work/k3s-collect-cluster-info.sh"
+puppet epp render "$module/templates/collect-cluster-info.sh.epp" --values \
+  "{cluster_name => 'demo', role => 'agent', wait_for_token => true, token_timeout => 300}" > "$script"
+chmod 0700 "$script"
+shellcheck "$script" "$module/files/k3s-cluster-start.sh"
+echo "shellcheck: clean"
+
+step "bats: the collection script"
+SCRIPT=$script bats "$here/static/collect-cluster-info.bats"

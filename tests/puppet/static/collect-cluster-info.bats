@@ -1,0 +1,139 @@
+#!/usr/bin/env bats
+# The collection script, rendered from its template as Puppet renders it, run against a fake PuppetDB
+# over HTTPS. $SCRIPT is the rendered script (see tests/puppet/run.sh).
+
+HASH=$(printf 'a%.0s' {1..64})
+AGENT_TOKEN="K10${HASH}::node:$(printf 'b%.0s' {1..32})"
+PW=$(printf 'b%.0s' {1..32})
+
+setup_file() {
+  export STATE=$(mktemp -d)
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$STATE/key.pem" -out "$STATE/cert.pem" 2>/dev/null
+  export PDB_PORT=$((20000 + RANDOM % 20000))
+  python3 "$BATS_TEST_DIRNAME/fake-puppetdb.py" "$PDB_PORT" "$STATE/cert.pem" "$STATE/key.pem" "$STATE" &
+  echo $! > "$STATE/pid"
+  # A `puppet` that answers `puppet config print` with this test's certificate and PuppetDB.
+  mkdir -p "$STATE/bin"
+  cat > "$STATE/bin/puppet" <<FAKE
+#!/bin/sh
+case "\$3" in
+  hostcert|localcacert) echo "$STATE/cert.pem" ;;
+  hostprivkey) echo "$STATE/key.pem" ;;
+  confdir) echo "$STATE/conf" ;;
+  server) echo 127.0.0.1 ;;
+esac
+FAKE
+  chmod +x "$STATE/bin/puppet"
+  mkdir -p "$STATE/conf"
+  printf '[main]\nserver_urls = https://127.0.0.1:%s\n' "$PDB_PORT" > "$STATE/conf/puppetdb.conf"
+  for _ in $(seq 1 50); do curl -sk "https://127.0.0.1:$PDB_PORT/ping" >/dev/null && break; sleep 0.1; done
+}
+
+teardown_file() {
+  kill "$(cat "$STATE/pid")" 2>/dev/null || true
+  rm -rf "$STATE"
+}
+
+setup() {
+  export K3S_COLLECT_ROOT=$(mktemp -d)
+  export PATH="$STATE/bin:$PATH"
+  rm -f "$STATE/answer.json" "$STATE/queries.log"
+}
+
+teardown() {
+  rm -rf "$K3S_COLLECT_ROOT"
+}
+
+record() { # title url
+  mkdir -p "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info"
+  printf -- '---\ncluster_name: demo\nserver_url: %s\nrole: server\nca_hash: %s\nagent_token: %s\n' "$2" "$HASH" "$AGENT_TOKEN" \
+    > "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/$1.yaml"
+}
+
+mode_of() { stat -c %a "$K3S_COLLECT_ROOT/$1"; }
+
+@test "refuses an unknown format with exit 2 and says what it accepts" {
+  run "$SCRIPT" --format xml
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--format must be yaml or shell (got 'xml')"* ]]
+}
+
+@test "refuses a timeout outside 30-600 with exit 2" {
+  run "$SCRIPT" --timeout 5
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"between 30 and 600 seconds (got '5')"* ]]
+}
+
+@test "configures the join from a collected record: root-only files, token only in the token file" {
+  record demo-server-a https://127.0.0.2:6443
+  run "$SCRIPT" --apply
+  [ "$status" -eq 0 ]
+  [[ "$output" != *"$PW"* ]]
+  [ "$(cat "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-join-token")" = "$AGENT_TOKEN" ]
+  grep -qx 'server: https://127.0.0.2:6443' "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml"
+  for f in etc/rancher/k3s/cluster-join-token etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml \
+           etc/facter/facts.d/k3s_cluster_info.yaml etc/facter/facts.d/k3s_config_info.yaml; do
+    [ "$(mode_of "$f")" = 600 ]
+  done
+  ! grep -rq "$PW" "$K3S_COLLECT_ROOT/etc/facter" "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d"
+  run "$SCRIPT" --check
+  [ "$status" -eq 0 ]
+}
+
+@test "picks the first server by title that answers, else the first by title" {
+  record demo-server-a https://127.0.0.2:6443
+  record demo-server-b "https://127.0.0.1:$PDB_PORT"
+  run "$SCRIPT" --format yaml
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"server: demo-server-b"* ]]
+  rm "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/demo-server-b.yaml"
+  record demo-server-c https://127.0.0.3:6443
+  run "$SCRIPT" --format yaml
+  [[ "$output" == *"server: demo-server-a"* ]]
+}
+
+@test "shell format gives the URL and the token file, never the token" {
+  record demo-server-a https://127.0.0.2:6443
+  run "$SCRIPT" --format shell
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"K3S_URL=https://127.0.0.2:6443"* ]]
+  [[ "$output" == *"K3S_TOKEN_FILE=$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-join-token"* ]]
+  [[ "$output" != *"$PW"* ]]
+}
+
+@test "without records or waiting, an empty PuppetDB answer exits 3" {
+  run "$SCRIPT" --no-wait
+  [ "$status" -eq 3 ]
+  [[ "$output" == *"no server of cluster 'demo' has exported"* ]]
+  grep -q 'cluster_name' "$STATE/queries.log"
+}
+
+@test "waits for PuppetDB to show the export, then writes it root-only and joins" {
+  ( sleep 4; printf '[{"title":"demo-late","parameters":{"cluster_name":"demo","server_url":"https://127.0.0.9:6443","role":"server","ca_hash":"%s","agent_token":"%s"}}]' "$HASH" "$AGENT_TOKEN" > "$STATE/answer.json" ) &
+  run "$SCRIPT" --apply --timeout 30
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"polling PuppetDB for up to 30 s"* ]]
+  [[ "$output" != *"$PW"* ]]
+  [ "$(mode_of etc/rancher/k3s/cluster-info/demo-late.yaml)" = 600 ]
+  [ "$(mode_of etc/rancher/k3s/cluster-info)" = 700 ]
+  grep -qx 'server: https://127.0.0.9:6443' "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml"
+  [ "$(wc -l < "$STATE/queries.log")" -ge 2 ]
+}
+
+@test "an unreachable PuppetDB without waiting exits 4 naming it" {
+  printf '[main]\nserver_urls = https://127.0.0.1:1\n' > "$STATE/conf/puppetdb.conf"
+  run "$SCRIPT" --no-wait
+  printf '[main]\nserver_urls = https://127.0.0.1:%s\n' "$PDB_PORT" > "$STATE/conf/puppetdb.conf"
+  [ "$status" -eq 4 ]
+  [[ "$output" == *"PuppetDB at https://127.0.0.1:1 did not answer"* ]]
+}
+
+@test "an export whose token names another CA exits 5" {
+  mkdir -p "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info"
+  printf -- '---\ncluster_name: demo\nserver_url: https://127.0.0.2:6443\nrole: server\nca_hash: %s\nagent_token: %s\n' \
+    "$(printf 'c%.0s' {1..64})" "$AGENT_TOKEN" > "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/demo-x.yaml"
+  run "$SCRIPT" --apply
+  [ "$status" -eq 5 ]
+  [[ "$output" != *"$PW"* ]]
+}
