@@ -35,3 +35,10 @@ echo "shellcheck: clean"
 
 step "bats: the collection script"
 SCRIPT=$script bats "$here/static/collect-cluster-info.bats"
+
+step "REFERENCE.md documents every class parameter"
+missing=0
+for p in $(sed -n '/^class k3s_cluster (/,/^) {/p' "$module/manifests/init.pp" | grep -o '\$[a-z_]* *=' | tr -d '$= '); do
+  grep -qx "##### \`$p\`" "$module/REFERENCE.md" || { echo "REFERENCE.md lacks parameter $p" >&2; missing=1; }
+done
+[ "$missing" -eq 0 ] && echo "every parameter documented"
