@@ -15,6 +15,8 @@ export const SERVER_IP = "198.51.100.1";
 export const PUPPETDB_HTTP_PORT = 18080;
 const DEFAULT_STATE = "/var/lib/k3s-cluster-tests/puppet-infra";
 const START_TIMEOUT_MS = 240_000;
+const MODULE_CONTENT = ["metadata.json", "hiera.yaml", "data", "manifests", "functions", "types", "lib", "facts.d",
+  "files", "templates", "locales", "tasks", "plans"];
 
 export interface InfraOptions {
   /** Where all state lives (wiped at start); must be on ext4 or tmpfs and traversable by puppet users. */
@@ -280,8 +282,14 @@ export async function startPuppetInfra(opts: InfraOptions = {}): Promise<PuppetI
     async installModule(sourceDir, name) {
       const dest = path.join(environmentDir, "modules", name);
       await fs.rm(dest, { recursive: true, force: true });
-      await fs.cp(sourceDir, dest, { recursive: true, dereference: true,
-        filter: (src) => !/\/(spec|\.git|pkg|\.bundle|vendor)(\/|$)/.test(src.slice(sourceDir.length)) });
+      await fs.mkdir(dest, { recursive: true });
+      // What a built module ships; specs, fixtures and their symlinks stay behind.
+      for (const entry of MODULE_CONTENT) {
+        const src = path.join(sourceDir, entry);
+        if (await fs.stat(src).then(() => true, () => false)) {
+          await fs.cp(src, path.join(dest, entry), { recursive: true });
+        }
+      }
       await cmd("chmod", ["-R", "a+rX", dest]);
     },
     dumpDatabase: () => pg!.dump(),
