@@ -8,40 +8,17 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { TestNode, startNodes, testSshKey } from "../rig/nodes";
-import { buildSimulator } from "../k3s-sim/build";
+import { installSimulatedK3s, startSimulatedK3s } from "../helpers/simulated-k3s";
 import { HostResult, runInProviderHost, serializeFromTsc, serializeUnderTsx } from "../helpers/serialize-provider";
 
 const IP = "198.51.100.200";
 const NAME = "st-server-0";
-const UNIT = `[Unit]
-Description=k3s server (simulator)
-After=network-online.target
-[Service]
-Type=notify
-NotifyAccess=all
-ExecStart=/usr/local/bin/k3s server
-KillMode=process
-Restart=always
-RestartSec=5s
-TimeoutStartSec=0
-[Install]
-WantedBy=multi-user.target
-`;
 
 let node: TestNode;
 before(async () => {
-  const sim = await buildSimulator();
   [node] = await startNodes([{ name: NAME, ip: IP }]);
-  const root = node.rootDir;
-  fs.mkdirSync(path.join(root, "usr/local/bin"), { recursive: true });
-  fs.copyFileSync(sim, path.join(root, "usr/local/bin/k3s"));
-  fs.chmodSync(path.join(root, "usr/local/bin/k3s"), 0o755);
-  fs.writeFileSync(path.join(root, "etc/k3s-sim.json"), JSON.stringify({ tokenDelay: 1, apiReadyDelay: 3, nodeReadyDelay: 1 }));
-  fs.mkdirSync(path.join(root, "etc/rancher/k3s"), { recursive: true });
-  fs.writeFileSync(path.join(root, "etc/rancher/k3s/config.yaml"), `cluster-init: true\nnode-name: ${NAME}\n`);
-  fs.writeFileSync(path.join(root, "etc/systemd/system/k3s.service"), UNIT);
-  const r = await node.exec("systemctl daemon-reload && systemctl enable k3s && systemctl start --no-block k3s");
-  assert.equal(r.code, 0, r.stderr);
+  await installSimulatedK3s(node, `cluster-init: true\nnode-name: ${NAME}\n`);
+  await startSimulatedK3s(node, { tokenDelay: 1, apiReadyDelay: 3, nodeReadyDelay: 1 });
 });
 
 after(async () => {

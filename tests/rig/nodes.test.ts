@@ -1,10 +1,9 @@
 // Self-test of the node rig: what every other suite relies on a node to be.
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
-import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client } from "ssh2";
-import { buildSimulator } from "../k3s-sim/build";
+import { installSimulatedK3s, startSimulatedK3s } from "../helpers/simulated-k3s";
 import { nodePids } from "./cgroups";
 import { HOST_IP, startNodes, testSshKey, type TestNode } from "./nodes";
 
@@ -24,27 +23,6 @@ function sshExec(host: string, username: string, command: string): Promise<{ cod
     conn.connect({ host, username, privateKey: testSshKey().privateKey, readyTimeout: 10_000 });
   });
 }
-
-// The unit k3s's install script writes, running the simulator instead of k3s.
-const K3S_UNIT = `[Unit]
-Description=Lightweight Kubernetes
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-Type=notify
-EnvironmentFile=-/etc/systemd/system/k3s.service.env
-KillMode=process
-Delegate=yes
-LimitNOFILE=1048576
-TimeoutStartSec=0
-Restart=always
-RestartSec=5s
-ExecStart=/usr/local/bin/k3s server
-
-[Install]
-WantedBy=multi-user.target
-`;
 
 describe("node rig", () => {
   let nodes: TestNode[] = [];
@@ -98,13 +76,9 @@ describe("node rig", () => {
 
   it("runs the k3s simulator as a Type=notify unit that turns active when the API is ready", async () => {
     const [a] = nodes;
-    await fs.copyFile(await buildSimulator(), path.join(a.rootDir, "usr/local/bin/k3s"));
-    await fs.chmod(path.join(a.rootDir, "usr/local/bin/k3s"), 0o755);
-    await fs.mkdir(path.join(a.rootDir, "etc/rancher/k3s"), { recursive: true });
-    await fs.writeFile(path.join(a.rootDir, "etc/k3s-sim.json"),
-      JSON.stringify({ tokenDelay: 0.5, apiReadyDelay: 2, nodeReadyDelay: 0.5 }));
-    await fs.writeFile(path.join(a.rootDir, "etc/systemd/system/k3s.service"), K3S_UNIT);
-    const start = await a.exec("systemctl daemon-reload && systemctl start --no-block k3s && sleep 0.5 && systemctl is-active k3s");
+    await installSimulatedK3s(a);
+    await startSimulatedK3s(a, { tokenDelay: 0.5, apiReadyDelay: 2, nodeReadyDelay: 0.5 });
+    const start = await a.exec("sleep 0.5; systemctl is-active k3s");
     assert.equal(start.stdout.trim(), "activating", "a Type=notify unit is activating until READY=1");
     const active = await a.exec("for i in $(seq 1 100); do systemctl is-active --quiet k3s && break; sleep 0.1; done; systemctl is-active k3s");
     assert.equal(active.stdout.trim(), "active", (await a.exec("journalctl -u k3s --no-pager | tail -20")).stdout);
