@@ -242,18 +242,26 @@ export async function rehearse(options: RehearsalOptions): Promise<RehearsalResu
       result.error = failed?.error ?? failures[0]?.message ?? "the program exported no token";
     }
 
-    // Joins as the cluster sees them, from the first server.
+    // Joins as the cluster sees them, from the first server. A joined node turns Ready a few seconds
+    // after its unit is active (kubelet's first status), so give the list that long to settle.
     const first = nodes.get("e2e-s0");
-    if (first) {
-      const r = await first.exec("k3s kubectl get nodes 2>&1 | tail -n +2 || true", { timeoutMs: 20_000 });
-      result.nodeList = r.stdout
-        .trim()
-        .split("\n")
-        .filter((l) => l && !/^Error|refused/.test(l))
-        .map((l) => {
-          const [name, status, roles] = l.trim().split(/\s+/);
-          return { name, status, roles };
-        });
+    if (first && !result.error) {
+      const expected = options.servers + options.agents;
+      process.stderr.write(`rehearsal: waiting up to 30 s for ${expected} nodes to be listed Ready\n`);
+      for (const deadline = Date.now() + 30_000; ; ) {
+        const r = await first.exec("k3s kubectl get nodes 2>&1 | tail -n +2 || true", { timeoutMs: 20_000 });
+        result.nodeList = r.stdout
+          .trim()
+          .split("\n")
+          .filter((l) => l && !/^Error|refused/.test(l))
+          .map((l) => {
+            const [name, status, roles] = l.trim().split(/\s+/);
+            return { name, status, roles };
+          });
+        const ready = result.nodeList.filter((n) => n.status === "Ready").length;
+        if (ready >= expected || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     }
     const kubeconfig = values.kubeconfig as string | undefined;
     if (kubeconfig) {
