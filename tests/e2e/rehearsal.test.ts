@@ -157,4 +157,27 @@ describe("rehearsal of pulumi up on test nodes", () => {
     assert.deepEqual(r.secrecy.plaintextInState, []);
     assert.deepEqual(r.secrecy.cmdlineLeaks, []);
   });
+
+  it("waitForToken=false with a user token: agents start alongside the server and still join", async () => {
+    const run = await runRehearsal({
+      clusterName: "rehearsal-nowait",
+      servers: 1,
+      agents: 1,
+      firstOctet: 137,
+      knobs: KNOBS,
+      tokenTimeout: 90,
+      pollInterval: 1,
+      extraConfig: {
+        "k3s-cluster:waitForToken": "false",
+        "k3s-cluster:autoTokenSharing": "false",
+        "k3s-cluster:token": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+      },
+    });
+    const r = run.result;
+    assert.equal(r.error, undefined, `rehearsal error: ${r.error}`);
+    const verified = verificationEvents(r)[0];
+    const agent = event(r, /-agent-0$/)[0];
+    assert.ok(agent.startMs < verified.endMs, `the agent instance waited for the verification (${agent.startMs} ≥ ${verified.endMs} ms)`);
+    assert.equal(r.nodeList.length, 2, JSON.stringify(r.nodeList));
+  });
 });

@@ -168,7 +168,8 @@ async function startNode(spec: NodeSpec, lower: string, publicKey: string): Prom
   for (;;) {
     if (exited) break;
     if (await findInit(spec.name)) {
-      const r = await node.exec("systemctl is-system-running", { timeoutMs: 10_000 });
+      // During boot the init process can be replaced between finding it and entering it: try again.
+      const r = await node.exec("systemctl is-system-running", { timeoutMs: 10_000 }).catch((err: Error) => ({ stdout: "", stderr: err.message }));
       state = r.stdout.trim() || r.stderr.trim();
       if ((state === "running" || state === "degraded") && (await sshBanner(spec.ip))) break;
     }
