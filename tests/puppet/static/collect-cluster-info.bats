@@ -39,17 +39,31 @@ setup() {
   export K3S_COLLECT_ROOT=$(mktemp -d)
   export PATH="$STATE/bin:$PATH"
   rm -f "$STATE/answer.json" "$STATE/queries.log"
+  pdb_up
 }
 
 teardown() {
   rm -rf "$K3S_COLLECT_ROOT"
 }
 
-record() { # title url
+export_records() { # title=url ...: what PuppetDB answers for the cluster's exports
+  local out= sep= pair
+  for pair in "$@"; do
+    out+=$(printf '%s{"title":"%s","parameters":{"cluster_name":"demo","server_url":"%s","role":"server","ca_hash":"%s","agent_token":"%s"}}' \
+      "$sep" "${pair%%=*}" "${pair#*=}" "$HASH" "$AGENT_TOKEN")
+    sep=,
+  done
+  printf '[%s]' "$out" > "$STATE/answer.json"
+}
+
+kept_record() { # title url: a record kept from an earlier answer
   mkdir -p "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info"
   printf -- '---\ncluster_name: demo\nserver_url: %s\nrole: server\nca_hash: %s\nagent_token: %s\n' "$2" "$HASH" "$AGENT_TOKEN" \
     > "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/$1.yaml"
 }
+
+pdb_down() { printf '[main]\nserver_urls = https://127.0.0.1:1\n' > "$STATE/conf/puppetdb.conf"; }
+pdb_up() { printf '[main]\nserver_urls = https://127.0.0.1:%s\n' "$PDB_PORT" > "$STATE/conf/puppetdb.conf"; }
 
 mode_of() { stat -c %a "$K3S_COLLECT_ROOT/$1"; }
 
@@ -65,8 +79,8 @@ mode_of() { stat -c %a "$K3S_COLLECT_ROOT/$1"; }
   [[ "$output" == *"between 30 and 600 seconds (got '5')"* ]]
 }
 
-@test "configures the join from a collected record: root-only files, token only in the token file" {
-  record demo-server-a https://127.0.0.2:6443
+@test "configures the join from the cluster's export in PuppetDB: root-only files, token only in the token file" {
+  export_records demo-server-a=https://127.0.0.2:6443
   run "$SCRIPT" --apply
   [ "$status" -eq 0 ]
   [[ "$output" != *"$PW"* ]]
@@ -77,24 +91,42 @@ mode_of() { stat -c %a "$K3S_COLLECT_ROOT/$1"; }
     [ "$(mode_of "$f")" = 600 ]
   done
   ! grep -rq "$PW" "$K3S_COLLECT_ROOT/etc/facter" "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d"
+  [ "$(mode_of etc/rancher/k3s/cluster-info/demo-server-a.yaml)" = 600 ]
+  [ "$(mode_of etc/rancher/k3s/cluster-info)" = 700 ]
+  grep -q 'cluster_name' "$STATE/queries.log"
   run "$SCRIPT" --check
   [ "$status" -eq 0 ]
 }
 
+@test "uses the records kept from the last answer while PuppetDB is unreachable" {
+  kept_record demo-server-a https://127.0.0.2:6443
+  pdb_down
+  run "$SCRIPT" --apply
+  [ "$status" -eq 0 ]
+  grep -qx 'server: https://127.0.0.2:6443' "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml"
+}
+
+@test "drops a kept record whose server no longer exports" {
+  kept_record demo-server-old https://127.0.0.5:6443
+  export_records demo-server-new=https://127.0.0.6:6443
+  run "$SCRIPT" --apply
+  [ "$status" -eq 0 ]
+  [ ! -e "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/demo-server-old.yaml" ]
+  grep -qx 'server: https://127.0.0.6:6443' "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml"
+}
+
 @test "picks the first server by title that answers, else the first by title" {
-  record demo-server-a https://127.0.0.2:6443
-  record demo-server-b "https://127.0.0.1:$PDB_PORT"
+  export_records demo-server-a=https://127.0.0.2:6443 "demo-server-b=https://127.0.0.1:$PDB_PORT"
   run "$SCRIPT" --format yaml
   [ "$status" -eq 0 ]
   [[ "$output" == *"server: demo-server-b"* ]]
-  rm "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/demo-server-b.yaml"
-  record demo-server-c https://127.0.0.3:6443
+  export_records demo-server-c=https://127.0.0.3:6443 demo-server-a=https://127.0.0.2:6443
   run "$SCRIPT" --format yaml
   [[ "$output" == *"server: demo-server-a"* ]]
 }
 
 @test "shell format gives the URL and the token file, never the token" {
-  record demo-server-a https://127.0.0.2:6443
+  export_records demo-server-a=https://127.0.0.2:6443
   run "$SCRIPT" --format shell
   [ "$status" -eq 0 ]
   [[ "$output" == *"K3S_URL=https://127.0.0.2:6443"* ]]
@@ -121,18 +153,16 @@ mode_of() { stat -c %a "$K3S_COLLECT_ROOT/$1"; }
   [ "$(wc -l < "$STATE/queries.log")" -ge 2 ]
 }
 
-@test "an unreachable PuppetDB without waiting exits 4 naming it" {
-  printf '[main]\nserver_urls = https://127.0.0.1:1\n' > "$STATE/conf/puppetdb.conf"
+@test "an unreachable PuppetDB without waiting or kept records exits 4 naming it" {
+  pdb_down
   run "$SCRIPT" --no-wait
-  printf '[main]\nserver_urls = https://127.0.0.1:%s\n' "$PDB_PORT" > "$STATE/conf/puppetdb.conf"
   [ "$status" -eq 4 ]
   [[ "$output" == *"PuppetDB at https://127.0.0.1:1 did not answer"* ]]
 }
 
 @test "an export whose token names another CA exits 5" {
-  mkdir -p "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info"
-  printf -- '---\ncluster_name: demo\nserver_url: https://127.0.0.2:6443\nrole: server\nca_hash: %s\nagent_token: %s\n' \
-    "$(printf 'c%.0s' {1..64})" "$AGENT_TOKEN" > "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/demo-x.yaml"
+  printf '[{"title":"demo-x","parameters":{"cluster_name":"demo","server_url":"https://127.0.0.2:6443","role":"server","ca_hash":"%s","agent_token":"%s"}}]' \
+    "$(printf 'c%.0s' {1..64})" "$AGENT_TOKEN" > "$STATE/answer.json"
   run "$SCRIPT" --apply
   [ "$status" -eq 5 ]
   [[ "$output" != *"$PW"* ]]

@@ -82,10 +82,8 @@ class k3s_cluster::token_automation {
       }),
     }
 
-    K3s_cluster_info <<| cluster_name == $cluster and role == 'server' |>> {
-      before => Exec['k3s_cluster collect cluster info'],
-    }
-
+    # The exports are read from PuppetDB by the script, not collected with <<| |>>: a collected token
+    # would sit in the catalog Puppet caches on the node at 0660.
     exec { 'k3s_cluster collect cluster info':
       command   => '/usr/local/bin/k3s-collect-cluster-info.sh --apply',
       unless    => '/usr/local/bin/k3s-collect-cluster-info.sh --check',

@@ -4,9 +4,11 @@ Puppet::Type.newtype(:k3s_cluster_info) do
   @doc = <<-DOC
     @summary What a k3s server shares with the nodes joining its cluster.
 
-    Servers export one per node (`@@k3s_cluster_info`); agents collect those of their cluster and the
-    provider writes each to a root-only file under `info_dir`, from which the collection script
-    configures k3s. Tokens are sensitive properties: logs and reports show them redacted.
+    Servers export one per node (`@@k3s_cluster_info`). The module's agents read those exports from
+    PuppetDB with k3s-collect-cluster-info.sh instead of collecting them, because Puppet caches an
+    applied catalog at 0660 and a collected token would sit in it; where an estate collects them itself,
+    the provider writes each to a root-only file under `info_dir`, the format the script reads. Tokens
+    are sensitive properties: logs and reports show them redacted.
 
     @example
       @@k3s_cluster_info { 'demo-server-0':
