@@ -29,7 +29,7 @@ export async function retryUntil<T>(
       const final = err instanceof StepFailure && err.final;
       const left = deadline - Date.now();
       if (final) return { ok: false, attempts, ms: Date.now() - started, detail: msg };
-      if (left <= 0) return { ok: false, attempts, ms: Date.now() - started, detail: `timed out: ${msg}` };
+      if (left <= 0) return { ok: false, attempts, ms: Date.now() - started, detail: `timed out after ${Math.round((Date.now() - started) / 1000)} s: ${msg}` };
       await new Promise((r) => setTimeout(r, Math.min(intervalMs, left)));
     }
   }

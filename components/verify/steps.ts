@@ -13,6 +13,14 @@ export interface StepContext {
 function sq(s: string): string { return "'" + s.replace(/'/g, "'\\''") + "'"; }
 function asRoot(ctx: StepContext, cmd: string): string { return ctx.root ? cmd : `sudo -n ${cmd}`; }
 
+// sudo's refusals do not change by waiting (its warnings, e.g. an unresolvable host name, are not refusals).
+const SUDO_REFUSED = /^sudo: (a password is required|a terminal is required|.*is not in the sudoers file|.*is not allowed to (execute|run)|.*may not run sudo)/;
+function failIfSudoRefused(ctx: StepContext, r: { code: number; stderr: string }, what: string): void {
+  if (ctx.root || r.code === 0) return;
+  const line = r.stderr.split("\n").find((l) => SUDO_REFUSED.test(l));
+  if (line) throw new StepFailure(`cannot ${what}: sudo -n refused (${line.trim()})`, true);
+}
+
 export async function sshConnectivity(ctx: StepContext): Promise<string> {
   try {
     await ctx.ssh.connect();
@@ -40,6 +48,7 @@ export async function nodeReady(ctx: StepContext): Promise<string> {
   }
   const jp = `{.status.conditions[?(@.type=="Ready")].status}`;
   const r = await ctx.ssh.exec(asRoot(ctx, `k3s kubectl get node ${sq(ctx.nodeName)} -o jsonpath=${sq(jp)}`), ctx.commandTimeoutMs);
+  failIfSudoRefused(ctx, r, "run k3s kubectl");
   const status = r.stdout.trim();
   if (r.code === 0 && status === "True") return `node ${ctx.nodeName} is Ready`;
   throw new Error(`node ${ctx.nodeName} Ready=${status || "?"}${r.code !== 0 ? ` (${r.stderr.trim().split("\n")[0]})` : ""}`);
@@ -49,7 +58,7 @@ export async function nodeReady(ctx: StepContext): Promise<string> {
 async function readFile(ctx: StepContext, path: string): Promise<string | undefined> {
   const r = await ctx.ssh.exec(asRoot(ctx, `cat ${sq(path)}`), ctx.commandTimeoutMs);
   if (r.code !== 0) {
-    if (/password is required|sudo:/.test(r.stderr)) throw new StepFailure(`cannot read ${path}: sudo -n refused`, true);
+    failIfSudoRefused(ctx, r, `read ${path}`);
     return undefined;
   }
   return r.stdout.trim();
