@@ -3,7 +3,8 @@
 // server or node that never gets ready (timed out, naming what was waited for), a CA that is not the
 // token's, a password the server refuses, malformed and short tokens. Failures that waiting cannot fix
 // are reported at once, not after the deadline. The token's password never shows in stderr or messages.
-// Test node: ver-faults-0 at 198.51.100.13 (this suite's slice: .10–.49).
+// Test nodes: ver-faults-0 at 198.51.100.13 and ver-faults-1 at .14, so the two cases that wait out the
+// deadline run side by side (this suite's slice: .10–.49).
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -13,11 +14,14 @@ import {
 } from "./node-harness";
 
 let server: SimServer;
+let second: SimServer;
 before(async () => {
-  server = await SimServer.boot("ver-faults-0", "198.51.100.13");
+  [server, second] = await Promise.all([
+    SimServer.boot("ver-faults-0", "198.51.100.13"), SimServer.boot("ver-faults-1", "198.51.100.14"),
+  ]);
 });
 after(async () => {
-  await server?.close();
+  await Promise.all([server?.close(), second?.close()]);
 });
 
 /** A fault waiting cannot fix must be reported well before the deadline (the first attempt fails it). */
@@ -42,23 +46,6 @@ describe("faults, each failing at its step", () => {
     assert.ok(run.ms < AT_ONCE_MS, `took ${run.ms} ms`);
     const r = await cli(cliArgs(server, "root"));
     assertCliFailed(r, 2, "k3s service active", /k3s service failed/, []);
-  });
-
-  it("k3s never ready: the CLI times out at step 2 naming the state it waited on, and exits 1", async () => {
-    await server.start({ ...FAST, faults: { apiNeverReady: true } });
-    const r = await cli(cliArgs(server, "ubuntu"));
-    assertCliFailed(r, 2, "k3s service active", /failed: timed out after \d+ s: k3s service is activating$/, await server.tokenSecrets());
-    assert.match(r.stderr, /^⏳ \[2\/7\] k3s service active: waiting up to (29|30)s, polling every 0\.5s$/m);
-    assert.ok(r.ms >= (MIN_TIMEOUT_S - 1) * 1000, `gave up after ${r.ms} ms, before the ${MIN_TIMEOUT_S} s deadline`);
-  });
-
-  it("the node never Ready: step 3 times out naming the node and its Ready status", async () => {
-    await server.start({ ...FAST, faults: { nodeNeverReady: true } });
-    const run = await verify(server);
-    assertFailedAt(run, 3, new RegExp(`^timed out after \\d+ s: node ${server.name} Ready=False$`));
-    assert.ok(step(run.report, 3).attempts > 10, `step 3 tried ${step(run.report, 3).attempts} times`);
-    assert.ok(run.ms >= (MIN_TIMEOUT_S - 1) * 1000, `gave up after ${run.ms} ms`);
-    assertNoSecretInRun(run, await server.tokenSecrets());
   });
 
   it("CA mismatch: step 6 fails at once with k3s's message (module and CLI)", async () => {
@@ -114,5 +101,24 @@ describe("faults, each failing at its step", () => {
     const run = await verify(server);
     assertFailedAt(run, 5, /carries no CA hash and cannot pin the cluster CA/);
     assertNoSecretInRun(run, [password]);
+  });
+});
+
+describe("servers that never get ready, each waiting out the deadline (side by side)", { concurrency: 2 }, () => {
+  it("k3s never ready: the CLI times out at step 2 naming the state it waited on, and exits 1", async () => {
+    await second.start({ ...FAST, faults: { apiNeverReady: true } });
+    const r = await cli(cliArgs(second, "ubuntu"));
+    assertCliFailed(r, 2, "k3s service active", /failed: timed out after \d+ s: k3s service is activating$/, await second.tokenSecrets());
+    assert.match(r.stderr, /^⏳ \[2\/7\] k3s service active: waiting up to (29|30)s, polling every 0\.5s$/m);
+    assert.ok(r.ms >= (MIN_TIMEOUT_S - 1) * 1000, `gave up after ${r.ms} ms, before the ${MIN_TIMEOUT_S} s deadline`);
+  });
+
+  it("the node never Ready: step 3 times out naming the node and its Ready status", async () => {
+    await server.start({ ...FAST, faults: { nodeNeverReady: true } });
+    const run = await verify(server);
+    assertFailedAt(run, 3, new RegExp(`^timed out after \\d+ s: node ${server.name} Ready=False$`));
+    assert.ok(step(run.report, 3).attempts > 10, `step 3 tried ${step(run.report, 3).attempts} times`);
+    assert.ok(run.ms >= (MIN_TIMEOUT_S - 1) * 1000, `gave up after ${run.ms} ms`);
+    assertNoSecretInRun(run, await server.tokenSecrets());
   });
 });
