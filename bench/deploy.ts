@@ -32,6 +32,7 @@ function figures(servers: number, agents: number, r: RehearsalResult) {
     .map(([, u]) => u.activeMs ?? NaN);
   const lastAgentJoinedMs = Math.max(...agentActive);
   const ideal = idealMs(servers);
+  const deployMs = Math.max(...r.events.map((e) => e.endMs));
   const firstServer = r.unitStarts["e2e-s0"] ?? {};
   const agentStarts = Object.entries(r.unitStarts).filter(([n]) => n.startsWith("e2e-a")).map(([, u]) => u.startMs ?? NaN);
   const lastServer = r.unitStarts[`e2e-s${servers - 1}`] ?? {};
@@ -48,9 +49,11 @@ function figures(servers: number, agents: number, r: RehearsalResult) {
     topology: `${servers}+${agents}`,
     ok: r.ok,
     error: r.error,
-    wallMs: r.wallMs,
+    // What `pulumi up` would take: until the last resource finished (the rehearsal then gathers evidence).
+    wallMs: deployMs,
+    rehearsalWallMs: r.wallMs,
     idealCriticalPathMs: ideal,
-    ratio: Number((r.wallMs / ideal).toFixed(2)),
+    ratio: Number((deployMs / ideal).toFixed(2)),
     serverReadyToVerifiedMs: serverActiveMs === undefined ? null : firstVerifiedMs - serverActiveMs,
     verifiedToLastAgentJoinedMs: agents > 0 ? lastAgentJoinedMs - lastVerifiedMs : null,
     nodesListed: r.nodeList.length,
