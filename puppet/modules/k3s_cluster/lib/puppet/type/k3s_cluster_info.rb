@@ -66,21 +66,18 @@ Puppet::Type.newtype(:k3s_cluster_info) do
     end
   end
 
-  newproperty(:agent_token) do
-    sensitive true
-    desc 'Agent-scoped join token, `K10<ca hash>::node:<password>`.'
-    validate do |value|
-      m = TOKEN.match(value.to_s)
-      raise ArgumentError, 'k3s_cluster_info agent_token must be a full k3s token K10<64 hex>::node:<password> (value hidden)' unless m && m[2] == 'node'
-    end
-  end
-
-  newproperty(:server_token) do
-    sensitive true
-    desc 'Server token `K10<ca hash>::server:<password>`, exported only when the server shares it.'
-    validate do |value|
-      m = TOKEN.match(value.to_s)
-      raise ArgumentError, 'k3s_cluster_info server_token must be a full k3s token K10<64 hex>::server:<password> (value hidden)' unless m && m[2] == 'server'
+  # The two tokens differ only in the k3s user they authenticate as.
+  {
+    agent_token: ['node', 'Agent-scoped join token, `K10<ca hash>::node:<password>`.'],
+    server_token: ['server', 'Server token `K10<ca hash>::server:<password>`, exported only when the server shares it.'],
+  }.each do |name, (user, description)|
+    newproperty(name) do
+      sensitive true
+      desc description
+      validate do |value|
+        m = TOKEN.match(value.to_s)
+        raise ArgumentError, "k3s_cluster_info #{name} must be a full k3s token K10<64 hex>::#{user}:<password> (value hidden)" unless m && m[2] == user
+      end
     end
   end
 
