@@ -56,6 +56,9 @@ export class SshSession {
           return !t.expectedHostKey || seen === t.expectedHostKey;
         },
       });
+      // Without TCP_NODELAY, each HTTPS request through a forwarded channel stalls ~40 ms on Nagle's
+      // algorithm meeting the peer's delayed ACK (measured on a test node: a full verification took 450 ms, now 160 ms).
+      client.setNoDelay(true);
     });
     this.hostKeyFingerprint = seen;
     this.client = client;

@@ -88,6 +88,8 @@ function dialOnce(conn: Connection, timeoutMs: number): Promise<Client> {
       reject(hostKeyRefused ? new Error("ssh: host key mismatch") : err);
     });
     client.connect(config);
+    // Go's net.Dial, which the provider uses, turns Nagle's algorithm off on every TCP connection.
+    client.setNoDelay(true);
   });
 }
 

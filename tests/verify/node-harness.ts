@@ -44,11 +44,13 @@ export class SimServer {
     return r.stdout.trim();
   }
 
-  /** k3s from scratch with these knobs; `ready` also waits until systemd reports it active. */
+  /** k3s from scratch with these knobs; `ready` also waits until systemd reports it active and its node Ready. */
   async start(knobs: SimKnobs, opts: { ready?: boolean; restart?: "always" | "no"; config?: string } = {}): Promise<void> {
     if (opts.config !== undefined) await installSimulatedK3s(this.node, opts.config);
     await startSimulatedK3s(this.node, knobs, { restart: opts.restart });
-    if (opts.ready) await this.waitFor("systemctl is-active k3s", "active", 30);
+    if (!opts.ready) return;
+    await this.waitFor("systemctl is-active k3s", "active", 30);
+    await this.waitFor(`k3s kubectl get node ${this.name} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}'`, "True", 10);
   }
 
   /** Polls a command inside the node until its output is `want`, saying what it waits for on failure. */
