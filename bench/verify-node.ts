@@ -3,7 +3,7 @@
 // seven checks with one `ssh` process each, and the detection latency after systemd marks k3s active.
 // Test node: ver-bench-0 at 198.51.100.20 (the verification slice: .10–.49).
 import { spawnSync } from "child_process";
-import { verifyServerToken } from "../components/verify";
+import { NODE_READY_JSONPATH, verifyServerToken } from "../components/verify";
 import { startNodes, testSshKey, type TestNode } from "../tests/rig/nodes";
 import { installSimulatedK3s, startSimulatedK3s } from "../tests/helpers/simulated-k3s";
 
@@ -41,8 +41,7 @@ function baselineOnce(): number {
   const url = `https://${IP}:6443`;
   ssh("true");
   if (ssh("systemctl is-active k3s") !== "active") throw new Error("baseline: k3s not active");
-  const jp = `{.status.conditions[?(@.type=="Ready")].status}`;
-  if (ssh(`sudo -n k3s kubectl get node ${NAME} -o jsonpath='${jp}'`) !== "True") throw new Error("baseline: node not Ready");
+  if (ssh(`sudo -n k3s kubectl get node ${NAME} -o jsonpath='${NODE_READY_JSONPATH}'`) !== "True") throw new Error("baseline: node not Ready");
   const token = ssh("sudo -n cat /var/lib/rancher/k3s/server/node-token");
   const pw = token.slice(token.lastIndexOf(":") + 1);
   const got = ssh(`curl -sk ${url}/cacerts | tee /tmp/vfy-bench-ca.crt | sha256sum`).split(" ")[0];

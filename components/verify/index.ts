@@ -9,6 +9,7 @@ import { STEP_NAMES, VerifyOptions, StepResult, VerificationReport } from "./rep
 
 export { parseToken, ParsedToken } from "./token";
 export { redact } from "./redact";
+export { NODE_READY_JSONPATH } from "./steps";
 export { VerifyOptions, StepResult, VerificationReport, STEP_NAMES } from "./report";
 
 export function validateOptions(o: VerifyOptions): void {

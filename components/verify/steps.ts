@@ -40,14 +40,16 @@ export async function serviceActive(ctx: StepContext): Promise<string> {
   throw new Error(`k3s service is ${state || "unknown"}`);
 }
 
+/** `kubectl -o jsonpath` that prints a Node's Ready condition: `True` once the node is Ready. */
+export const NODE_READY_JSONPATH = `{.status.conditions[?(@.type=="Ready")].status}`;
+
 export async function nodeReady(ctx: StepContext): Promise<string> {
   if (!ctx.nodeName) {
     const h = await ctx.ssh.exec("hostname", ctx.commandTimeoutMs);
     if (h.code !== 0 || !h.stdout.trim()) throw new Error("cannot read the server's hostname");
     ctx.nodeName = h.stdout.trim();
   }
-  const jp = `{.status.conditions[?(@.type=="Ready")].status}`;
-  const r = await ctx.ssh.exec(asRoot(ctx, `k3s kubectl get node ${sq(ctx.nodeName)} -o jsonpath=${sq(jp)}`), ctx.commandTimeoutMs);
+  const r = await ctx.ssh.exec(asRoot(ctx, `k3s kubectl get node ${sq(ctx.nodeName)} -o jsonpath=${sq(NODE_READY_JSONPATH)}`), ctx.commandTimeoutMs);
   failIfSudoRefused(ctx, r, "run k3s kubectl");
   const status = r.stdout.trim();
   if (r.code === 0 && status === "True") return `node ${ctx.nodeName} is Ready`;

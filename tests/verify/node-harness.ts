@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { verifyServerToken, type VerificationReport, type VerifyOptions } from "../../components/verify";
+import { NODE_READY_JSONPATH, verifyServerToken, type VerificationReport, type VerifyOptions } from "../../components/verify";
 import { startNodes, testSshKey, type TestNode } from "../rig/nodes";
 import { installSimulatedK3s, startSimulatedK3s, type SimKnobs } from "../helpers/simulated-k3s";
 import { CommandLineSampler } from "../e2e/evidence";
@@ -50,7 +50,7 @@ export class SimServer {
     await startSimulatedK3s(this.node, knobs, { restart: opts.restart });
     if (!opts.ready) return;
     await this.waitFor("systemctl is-active k3s", "active", 30);
-    await this.waitFor(`k3s kubectl get node ${this.name} -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}'`, "True", 10);
+    await this.waitFor(`k3s kubectl get node ${this.name} -o jsonpath='${NODE_READY_JSONPATH}'`, "True", 10);
   }
 
   /** Polls a command inside the node until its output is `want`, saying what it waits for on failure. */
