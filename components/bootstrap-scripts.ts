@@ -6,8 +6,6 @@
 
 /** Where the bootstrap puts things on a node. */
 export interface NodePaths {
-  /** Upload target of `CopyToRemote` (written over SFTP as the SSH user, then installed as root). */
-  staging: string;
   /** Root-owned module path `puppet apply` reads `k3s_cluster` from. */
   modulePath: string;
   /** The manifest declaring `class { 'k3s_cluster': ... }` (no secret in it, 0644). */
@@ -17,7 +15,6 @@ export interface NodePaths {
 }
 
 export const DEFAULT_PATHS: NodePaths = {
-  staging: "/tmp/k3s-cluster-puppet-modules",
   modulePath: "/etc/k3s-cluster/puppet/modules",
   manifestPath: "/etc/k3s-cluster/site.pp",
   tokenFile: "/etc/rancher/k3s/cluster-token",
@@ -32,6 +29,7 @@ export const STEP_TIMEOUTS = {
   // puppet apply installs k3s; on a joining node the k3s unit's start blocks until it has joined.
   apply: 1200,
   kubeconfig: 60,
+  uninstall: 300,
 } as const;
 
 /** Quotes a value for POSIX shells: the result is one word whatever the value holds. */
@@ -51,6 +49,10 @@ export function remoteCommand(script: string, opts: { timeoutSeconds: number; as
 
 const header = "set -euo pipefail\n";
 
+function dirnameOf(p: string): string {
+  return p.replace(/\/+[^/]*$/, "") || "/";
+}
+
 /** Waits for cloud-init to finish (package mirrors, users, sshd keys) when the image uses it. */
 export function waitForCloudInitScript(timeoutSeconds: number): string {
   return `${header}if ! command -v cloud-init >/dev/null 2>&1; then
@@ -67,6 +69,9 @@ case "$rc" in
 esac
 `;
 }
+
+/** Where the bootstrap notes what it installed itself, so removing the node takes back only that. */
+export const INSTALLED_MARKER_DIR = "/var/lib/k3s-cluster-bootstrap";
 
 /** Installs puppet-agent from the OS packages, only when no `puppet` is on the node yet. */
 export function installPuppetScript(): string {
@@ -88,42 +93,43 @@ else
   echo "neither apt-get nor dnf on this node: install puppet-agent in the image" >&2
   exit 1
 fi
+install -d -m 0755 ${INSTALLED_MARKER_DIR}
+touch ${INSTALLED_MARKER_DIR}/puppet-agent
 echo "puppet $(puppet --version) installed"
 `;
 }
 
+/** Removes puppet-agent only if the bootstrap installed it; a node that came with Puppet keeps it. */
+export function removePuppetScript(): string {
+  return `${header}if [ ! -e ${INSTALLED_MARKER_DIR}/puppet-agent ]; then
+  echo "puppet-agent came with the node: left installed"
+  exit 0
+fi
+if command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -q -y purge puppet-agent
+elif command -v dnf >/dev/null 2>&1; then
+  dnf -q -y remove puppet
+fi
+rm -rf ${INSTALLED_MARKER_DIR}
+echo "puppet-agent removed"
+`;
+}
+
 /**
- * Moves the uploaded modules into a root-owned module path. The upload lands as the SSH user in a
- * world-writable /tmp, so the script refuses a staging directory that is a symlink or owned by anyone else.
- * `CopyToRemote` copies into the target when it already exists, hence the two accepted layouts; the staging
- * directory is removed afterwards so the next upload starts clean.
+ * Installs the module tree that arrives as a tar archive on stdin into the root-owned module path: unpacked
+ * into a fresh root-only directory beside the target, checked, then moved into place module by module.
  */
-export function installModulesScript(paths: Pick<NodePaths, "staging" | "modulePath">, uploader: string): string {
-  return `${header}staging=${shellQuote(paths.staging)}
-target=${shellQuote(paths.modulePath)}
-uploader=${shellQuote(uploader)}
-if [ -L "$staging" ] || [ ! -d "$staging" ]; then
-  echo "$staging is missing or a symlink: the module upload did not arrive" >&2
-  exit 1
-fi
-owner=$(stat -c %U "$staging")
-if [ "$owner" != "$uploader" ]; then
-  echo "$staging belongs to $owner, not $uploader: refusing to install it" >&2
-  exit 1
-fi
-src="$staging"
-if [ ! -d "$src/k3s_cluster" ] && [ -d "$src/modules/k3s_cluster" ]; then
-  src="$src/modules"
-fi
-if [ ! -f "$src/k3s_cluster/manifests/init.pp" ]; then
-  echo "no k3s_cluster module (manifests/init.pp) under $staging" >&2
-  exit 1
-fi
+export function installModulesScript(paths: Pick<NodePaths, "modulePath">): string {
+  return `${header}target=${shellQuote(paths.modulePath)}
 umask 022
 install -d -m 0755 "$target"
 incoming=$(mktemp -d "$target/.incoming.XXXXXX")
 trap 'rm -rf "$incoming"' EXIT
-cp -R "$src"/. "$incoming"/
+tar -x --no-same-owner --no-same-permissions -C "$incoming" -f -
+if [ ! -f "$incoming/k3s_cluster/manifests/init.pp" ]; then
+  echo "no k3s_cluster module (manifests/init.pp) in the archive that arrived on stdin" >&2
+  exit 1
+fi
 chown -R root:root "$incoming"
 chmod -R u=rwX,go=rX "$incoming"
 for dir in "$incoming"/*/; do
@@ -131,8 +137,17 @@ for dir in "$incoming"/*/; do
   rm -rf "\${target:?}/$name"
   mv "$dir" "$target/$name"
 done
-rm -rf "$staging"
 echo "Puppet modules installed in $target: $(find "$target" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%f ')"
+`;
+}
+
+/** Removes the module copy and the manifest (and their directory when nothing else is left in it). */
+export function removeModulesScript(paths: Pick<NodePaths, "modulePath" | "manifestPath">): string {
+  return `${header}rm -rf ${shellQuote(paths.modulePath)} ${shellQuote(paths.manifestPath)}
+for dir in ${shellQuote(dirnameOf(paths.modulePath))} ${shellQuote(dirnameOf(paths.manifestPath))}; do
+  rmdir "$dir" 2>/dev/null || true
+done
+echo "Puppet modules and manifest removed"
 `;
 }
 
@@ -165,6 +180,47 @@ echo "token written to $file (root, 0600)"
 `;
 }
 
+/** Removes the join token file. */
+export function removeTokenFileScript(tokenFile: string): string {
+  return `${header}rm -f ${shellQuote(tokenFile)}
+echo "token file removed"
+`;
+}
+
+/**
+ * Takes k3s off the node: its own uninstall script when the install script left one (it also tears down
+ * networking and containers), then whatever the binary install or the module left: units, binary, data,
+ * configuration, token and the module's facts. Safe to run twice.
+ */
+export function uninstallK3sScript(paths: Pick<NodePaths, "tokenFile">): string {
+  return `${header}for script in /usr/local/bin/k3s-uninstall.sh /usr/local/bin/k3s-agent-uninstall.sh; do
+  if [ -x "$script" ]; then
+    echo "running $script"
+    "$script" || echo "$script exited $?: removing the rest by hand" >&2
+  fi
+done
+for unit in k3s k3s-agent; do
+  if systemctl cat "$unit.service" >/dev/null 2>&1; then
+    systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
+  fi
+done
+if [ -x /usr/local/bin/k3s-killall.sh ]; then /usr/local/bin/k3s-killall.sh >/dev/null 2>&1 || true; fi
+rm -f /etc/systemd/system/k3s.service /etc/systemd/system/k3s-agent.service \
+  /etc/systemd/system/k3s.service.env /etc/systemd/system/k3s-agent.service.env \
+  /usr/local/bin/k3s /usr/local/bin/k3s-install.sh /usr/local/bin/k3s-killall.sh \
+  /usr/local/bin/k3s-uninstall.sh /usr/local/bin/k3s-agent-uninstall.sh /usr/local/bin/k3s-collect-cluster-info.sh \\
+  /usr/local/bin/k3s-cluster-* /usr/local/sbin/k3s-cluster-*
+for link in kubectl crictl ctr; do
+  if [ -L "/usr/local/bin/$link" ] && [ "$(readlink "/usr/local/bin/$link")" = k3s ]; then rm -f "/usr/local/bin/$link"; fi
+done
+systemctl daemon-reload || true
+rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /etc/facter/facts.d/k3s_*.yaml /tmp/k3s_cluster_info_*
+rm -f ${shellQuote(paths.tokenFile)}
+rmdir /etc/rancher /var/lib/rancher 2>/dev/null || true
+echo "k3s removed from this node"
+`;
+}
+
 /**
  * Writes the manifest read from stdin and applies it. `--detailed-exitcodes` makes Puppet report failed
  * resources (4, 6) instead of exiting 0; 2 only means "changes were made".
@@ -188,7 +244,7 @@ trap - EXIT
 base=$(puppet config print basemodulepath 2>/dev/null || true)
 echo "puppet apply $manifest (modules: $modules)"
 rc=0
-puppet apply --detailed-exitcodes --modulepath="$modules\${base:+:$base}" "$manifest" || rc=$?
+puppet apply --detailed-exitcodes --color=false --modulepath="$modules\${base:+:$base}" "$manifest" || rc=$?
 case "$rc" in
   0) echo "puppet apply finished: nothing to change" ;;
   2) echo "puppet apply finished: changes applied" ;;

@@ -1,11 +1,12 @@
-// Puppet bootstrap of one node over SSH: wait for cloud-init → install puppet-agent → upload and install the
-// k3s_cluster module → (write the join token from stdin) → write the manifest and `puppet apply` it.
-// Each step is one remote.Command so `pulumi up` shows where a node is and which step failed.
+// Puppet bootstrap of one node over SSH: wait for cloud-init → install puppet-agent → stream and install
+// the k3s_cluster module → (write the join token from stdin) → write the manifest and `puppet apply` it.
+// Each step is one RemoteCommand, so `pulumi up` shows where a node is and which step failed, and each
+// step's `delete` undoes it: `pulumi destroy` (or removing the node) gives a machine back clean.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { remote, types } from "@pulumi/command";
+import { RemoteCommand, type RemoteConnectionArgs } from "./remote/command";
 import {
   DEFAULT_PATHS,
   NodePaths,
@@ -14,6 +15,10 @@ import {
   installPuppetScript,
   puppetApplyScript,
   remoteCommand,
+  removeModulesScript,
+  removePuppetScript,
+  removeTokenFileScript,
+  uninstallK3sScript,
   waitForCloudInitScript,
   writeTokenFileScript,
 } from "./bootstrap-scripts";
@@ -24,25 +29,23 @@ export interface SshTarget {
   user: pulumi.Input<string>;
   /** PEM text; always handled as a secret. */
   privateKey: pulumi.Input<string>;
-  /** `ssh-ed25519 AAAA…` when known: without it the host key is not checked. */
+  /** `SHA256:…` when known in advance; otherwise the key seen at first contact is pinned. */
   hostKey?: pulumi.Input<string>;
-  port?: number;
+  port?: pulumi.Input<number>;
 }
 
-// A fresh EC2 instance accepts SSH 30–90 s after it reports running. The provider's default (10 dial
-// errors, backoff capped at 5 s) gives up after about 8 s; 60 errors is over five minutes of refused dials.
-export const DIAL_ERROR_LIMIT = 60;
-export const PER_DIAL_TIMEOUT_SECONDS = 30;
+// A fresh EC2 instance accepts SSH 30–90 s after it reports running; keep dialing for five minutes.
+export const DIAL_TIMEOUT_SECONDS = 300;
 
-export function connectionArgs(t: SshTarget): types.input.remote.ConnectionArgs {
+export function connectionArgs(t: SshTarget, node: string): RemoteConnectionArgs {
   return {
     host: t.host,
     port: t.port ?? 22,
     user: t.user,
     privateKey: pulumi.secret(t.privateKey),
     hostKey: t.hostKey,
-    dialErrorLimit: DIAL_ERROR_LIMIT,
-    perDialTimeout: PER_DIAL_TIMEOUT_SECONDS,
+    dialTimeout: DIAL_TIMEOUT_SECONDS,
+    node,
   };
 }
 
@@ -77,13 +80,15 @@ export interface NodeBootstrapArgs {
    * them, while the slow preparation (cloud-init, packages, modules) runs in parallel with other nodes.
    * A component's `dependsOn` does not reach its children, hence this argument.
    */
-  joinAfter?: pulumi.Resource[];
+  joinAfter?: pulumi.Input<pulumi.Resource>[];
 }
 
 export class NodeBootstrap extends pulumi.ComponentResource {
   /** The last step: the node has applied its manifest (k3s installed and started). */
-  readonly applied: remote.Command;
-  readonly tokenFile?: remote.Command;
+  readonly applied: RemoteCommand;
+  readonly tokenFile?: RemoteCommand;
+  /** `SHA256:…` of the node's host key, pinned at first contact; every later connection must meet it. */
+  readonly hostKey: pulumi.Output<string>;
 
   /** `node` is the node's name: the component is `<node>-bootstrap`, its steps `<node>-<step>`. */
   constructor(node: string, args: NodeBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -92,63 +97,63 @@ export class NodeBootstrap extends pulumi.ComponentResource {
     const paths = args.paths ?? DEFAULT_PATHS;
     const modulesDir = args.modulesDir ?? "puppet/modules";
     const digest = directoryDigest(modulesDir);
-    const connection = connectionArgs(args.ssh);
     const user = pulumi.output(args.ssh.user);
-    const cmd = (script: string, timeoutSeconds: number, asRoot: boolean) =>
+    const cmd = (script: string, timeoutSeconds: number, asRoot = true) =>
       user.apply((sshUser) => remoteCommand(script, { timeoutSeconds, asRoot, sshUser }));
-    // Previous stdout/stderr would be sent as SSH env requests, which stock sshd refuses.
-    const common = { connection, addPreviousOutputInEnv: false };
     const child = { parent: this };
 
-    const cloudInit = new remote.Command(`${name}-cloud-init`, {
-      ...common,
+    // First contact: records the host key every later step (and the verification) insists on.
+    const cloudInit = new RemoteCommand(`${name}-cloud-init`, {
+      connection: connectionArgs(args.ssh, node),
       create: cmd(waitForCloudInitScript(STEP_TIMEOUTS.cloudInit), STEP_TIMEOUTS.cloudInit, false),
-      logging: "stdoutAndStderr",
+      timeoutSeconds: STEP_TIMEOUTS.cloudInit,
     }, child);
+    this.hostKey = args.ssh.hostKey ? pulumi.output(args.ssh.hostKey) : cloudInit.hostKey;
+    const connection = connectionArgs({ ...args.ssh, hostKey: this.hostKey }, node);
 
-    const puppetAgent = new remote.Command(`${name}-puppet-agent`, {
-      ...common,
-      create: cmd(installPuppetScript(), STEP_TIMEOUTS.puppetAgent, true),
-      logging: "stdoutAndStderr",
-    }, { ...child, dependsOn: [cloudInit] });
-
-    const upload = new remote.CopyToRemote(`${name}-modules-upload`, {
+    const puppetAgent = new RemoteCommand(`${name}-puppet-agent`, {
       connection,
-      source: new pulumi.asset.FileArchive(modulesDir),
-      remotePath: paths.staging,
-      triggers: [digest],
+      create: cmd(installPuppetScript(), STEP_TIMEOUTS.puppetAgent),
+      delete: cmd(removePuppetScript(), STEP_TIMEOUTS.puppetAgent),
+      timeoutSeconds: STEP_TIMEOUTS.puppetAgent,
     }, { ...child, dependsOn: [cloudInit] });
 
-    const modules = new remote.Command(`${name}-modules`, {
-      ...common,
+    // The module tree travels as a tar stream on stdin straight into a root-owned directory: nothing is
+    // staged where another user could swap it.
+    const modules = new RemoteCommand(`${name}-modules`, {
+      connection,
       create: user.apply((sshUser) =>
-        remoteCommand(installModulesScript(paths, sshUser), { timeoutSeconds: STEP_TIMEOUTS.modules, asRoot: true, sshUser })),
-      logging: "stdoutAndStderr",
-      triggers: [digest],
-    }, { ...child, dependsOn: [puppetAgent, upload] });
+        remoteCommand(installModulesScript(paths), { timeoutSeconds: STEP_TIMEOUTS.modules, asRoot: true, sshUser })),
+      delete: cmd(removeModulesScript(paths), STEP_TIMEOUTS.modules),
+      archive: { dir: modulesDir, digest },
+      timeoutSeconds: STEP_TIMEOUTS.modules,
+    }, { ...child, dependsOn: [puppetAgent] });
 
     const joinAfter = args.joinAfter ?? [];
-    const applyDeps: pulumi.Resource[] = [modules, ...joinAfter];
+    const applyDeps: pulumi.Input<pulumi.Resource>[] = [modules, ...joinAfter];
     if (args.token !== undefined) {
-      this.tokenFile = new remote.Command(`${name}-token-file`, {
-        ...common,
-        create: cmd(writeTokenFileScript(paths.tokenFile), STEP_TIMEOUTS.tokenFile, true),
+      this.tokenFile = new RemoteCommand(`${name}-token-file`, {
+        connection,
+        create: cmd(writeTokenFileScript(paths.tokenFile), STEP_TIMEOUTS.tokenFile),
+        delete: cmd(removeTokenFileScript(paths.tokenFile), STEP_TIMEOUTS.tokenFile),
         stdin: pulumi.secret(args.token),
         // Nothing this step prints is a secret, but a step that touches the token logs nothing by rule.
         logging: "none",
-      // Commands echo their inputs as outputs; keep the echoed token secret whatever the provider does.
-      }, { ...child, dependsOn: [cloudInit, ...joinAfter], additionalSecretOutputs: ["stdin"] });
+        timeoutSeconds: STEP_TIMEOUTS.tokenFile,
+      }, { ...child, dependsOn: [cloudInit, ...joinAfter] });
       applyDeps.push(this.tokenFile);
     }
 
-    this.applied = new remote.Command(`${name}-puppet-apply`, {
-      ...common,
-      create: cmd(puppetApplyScript(paths), STEP_TIMEOUTS.apply, true),
+    this.applied = new RemoteCommand(`${name}-puppet-apply`, {
+      connection,
+      create: cmd(puppetApplyScript(paths), STEP_TIMEOUTS.apply),
+      delete: cmd(uninstallK3sScript(paths), STEP_TIMEOUTS.uninstall),
       stdin: args.manifest,
-      logging: "stdoutAndStderr",
-      triggers: [digest],
+      timeoutSeconds: STEP_TIMEOUTS.apply,
+      // A changed module is applied again in place; a replacement would uninstall k3s behind the new apply.
+      rerunOn: [digest],
     }, { ...child, dependsOn: applyDeps });
 
-    this.registerOutputs({ applied: this.applied.id });
+    this.registerOutputs({ applied: this.applied.id, hostKey: this.hostKey });
   }
 }

@@ -1,9 +1,9 @@
 // The admin kubeconfig: read from the first server once it verified, its API address rewritten to the
 // public endpoint and its `default` names replaced by the cluster's, so it can sit beside other contexts.
 import * as pulumi from "@pulumi/pulumi";
-import { remote } from "@pulumi/command";
 import { parseDocument, stringify } from "yaml";
 import { SshTarget, connectionArgs } from "./bootstrap";
+import { RemoteCommand } from "./remote/command";
 import { STEP_TIMEOUTS, readKubeconfigScript, remoteCommand } from "./bootstrap-scripts";
 
 /** `https://host:6443` from a bare host/IP (IPv6 bracketed) or a URL given as is. */
@@ -46,15 +46,16 @@ export interface KubeconfigArgs {
 
 /** Reads k3s.yaml over SSH; returns the rewritten kubeconfig as a secret. */
 export function fetchKubeconfig(name: string, args: KubeconfigArgs, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
-  const read = new remote.Command(name, {
-    connection: connectionArgs(args.ssh),
-    addPreviousOutputInEnv: false,
+  const read = new RemoteCommand(name, {
+    connection: connectionArgs(args.ssh, name),
     create: pulumi.output(args.ssh.user).apply((sshUser) =>
       remoteCommand(readKubeconfigScript(), { timeoutSeconds: STEP_TIMEOUTS.kubeconfig, asRoot: true, sshUser })),
-    // The file holds the cluster-admin client key.
+    // The file holds the cluster-admin client key: never shown, kept only as a secret output.
     logging: "none",
-    triggers: [args.trigger],
-  }, pulumi.mergeOptions(opts, { additionalSecretOutputs: ["stdout"] }));
+    captureStdout: true,
+    timeoutSeconds: STEP_TIMEOUTS.kubeconfig,
+    rerunOn: [args.trigger],
+  }, opts);
   return pulumi.secret(pulumi.all([read.stdout, args.apiEndpoint]).apply(([text, endpoint]) =>
     rewriteKubeconfig(text, args.clusterName, apiServerUrl(endpoint))));
 }

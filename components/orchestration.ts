@@ -11,14 +11,21 @@ import { fetchKubeconfig } from "./kubeconfig";
 import { renderManifest } from "./puppet-manifest";
 import { PublicVerificationReport, ServerToken } from "./server-token";
 
-/** One EC2 instance as the join flow needs it. */
+/** One machine as the join flow needs it: an EC2 instance or a host from `k3s-cluster:hosts`. */
 export interface NodeHandle {
-  /** Child-name prefix and k3s node name, e.g. `demo-server-0`. */
+  /** Kubernetes node name, e.g. `demo-server-0`. */
   name: string;
-  /** Instance id: a replaced server gets a new verification. */
+  /** Prefix of the node's resource names (`<prefix>-cloud-init`, …), derived from the cluster's name. */
+  resourceName: string;
+  /** The machine's identity (instance id, or address for a host): a new machine gets a new verification. */
   id: pulumi.Input<string>;
   /** Address Pulumi reaches the node at over SSH (the public IP). */
   sshHost: pulumi.Input<string>;
+  sshPort?: number;
+  /** Login user when it differs from the cluster's. */
+  sshUser?: string;
+  /** `SHA256:…` host key known in advance; otherwise the first contact's key is pinned. */
+  hostKey?: string;
   privateIp: pulumi.Input<string>;
 }
 
@@ -71,7 +78,9 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
     throw new Error("k3s-cluster:token is required when k3s-cluster:autoTokenSharing is false");
   }
   const userToken = args.autoTokenSharing ? undefined : pulumi.secret(args.token!);
-  const ssh = (n: NodeHandle): SshTarget => ({ host: n.sshHost, user: args.sshUser, privateKey: args.sshPrivateKey });
+  const ssh = (n: NodeHandle, hostKey?: pulumi.Input<string>): SshTarget => ({
+    host: n.sshHost, port: n.sshPort, user: n.sshUser ?? args.sshUser, privateKey: args.sshPrivateKey, hostKey: hostKey ?? n.hostKey,
+  });
   const first = args.servers[0];
   const serverUrl = pulumi.interpolate`https://${first.privateIp}:6443`;
   const common = {
@@ -80,6 +89,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
   };
 
   const verifications: ServerToken[] = [];
+  let firstHostKey: pulumi.Output<string> | undefined;
   for (const [i, server] of args.servers.entries()) {
     const previous = verifications[i - 1];
     const joining = i > 0;
@@ -96,16 +106,19 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
         nodeName: server.name,
         tlsSan: [...new Set([hostOf(endpoint), publicIp])],
       }));
-    const bootstrap = new NodeBootstrap(server.name, {
+    const bootstrap = new NodeBootstrap(server.resourceName, {
       ssh: ssh(server), manifest, token, modulesDir: args.modulesDir,
       // One etcd join at a time: parallel joins fail with "too many learner members".
       joinAfter: previous ? [previous] : [],
     }, { parent });
-    verifications.push(new ServerToken(`${server.name}-token`, {
+    firstHostKey ??= bootstrap.hostKey;
+    verifications.push(new ServerToken(`${server.resourceName}-token`, {
       serverId: server.id,
       host: server.sshHost,
-      username: args.sshUser,
+      sshPort: server.sshPort,
+      username: server.sshUser ?? args.sshUser,
       privateKey: args.sshPrivateKey,
+      expectedHostKey: bootstrap.hostKey,
       nodeName: server.name,
       timeoutSeconds: args.tokenTimeout,
       intervalSeconds: args.pollInterval,
@@ -123,7 +136,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       ...common, nodeType: "agent", clusterInit: false, waitForService: true, tokenFile: DEFAULT_PATHS.tokenFile, serverUrl: url,
       nodeName: agent.name, tlsSan: [],
     }));
-    new NodeBootstrap(agent.name, {
+    new NodeBootstrap(agent.resourceName, {
       ssh: ssh(agent), manifest, token: agentToken, modulesDir: args.modulesDir,
       // Without waitForToken nothing holds the agent back: its join waits only for the token it needs
       // (the verification's output) or, with a user-supplied token, for nothing — k3s-agent retries.
@@ -133,7 +146,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
 
   const kubeconfig = fetchKubeconfig(`${args.clusterName}-kubeconfig`, {
     clusterName: args.clusterName,
-    ssh: ssh(first),
+    ssh: ssh(first, firstHostKey),
     apiEndpoint: args.apiEndpoint,
     trigger: gate.caHash,
   }, { parent, dependsOn: [gate] });

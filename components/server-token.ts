@@ -91,7 +91,8 @@ async function runVerification(p: ServerTokenProps) {
     throw new Error(verify.redact(
       `k3s server token verification of ${p.host} within ${p.timeoutSeconds}s: ${where}`, secrets));
   }
-  return {
+  // The engine's provider host encodes outputs as a protobuf Struct, which has no `undefined`: drop them.
+  return JSON.parse(JSON.stringify({
     // Echoed inputs: `diff` only sees old outputs.
     serverId: p.serverId,
     host: p.host,
@@ -109,7 +110,7 @@ async function runVerification(p: ServerTokenProps) {
     serverUrl: report.serverUrl,
     hostKeyFingerprint: report.hostKeyFingerprint,
     report: publicReport(report, secrets),
-  };
+  }));
 }
 
 /** The dynamic provider. Exported for the serialization test; only ServerToken uses it. */
