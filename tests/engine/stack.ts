@@ -8,8 +8,8 @@ import { ensureToolchain, offlineEnv } from "../../scripts/pulumi-toolchain";
 
 export const PROJECT_DIR = path.resolve(__dirname, "../..");
 
-/** What a project directory needs: the program, its components, the Puppet module, the npm packages. */
-const PROJECT_ENTRIES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "puppet", "node_modules"];
+/** What a project directory needs: the program, its components and the npm packages (linked), the Puppet module (copied). */
+const PROJECT_ENTRIES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "node_modules"];
 
 export interface RunResult {
   code: number;
@@ -41,6 +41,11 @@ function scratchProject(dir: string): string {
     const link = path.join(dir, entry);
     if (!fs.existsSync(link)) fs.symlinkSync(path.join(PROJECT_DIR, entry), link);
   }
+  // A copy: the module's digest decides whether nodes apply it again, so it must not change under a test.
+  fs.cpSync(path.join(PROJECT_DIR, "puppet", "modules"), path.join(dir, "puppet", "modules"), {
+    recursive: true,
+    filter: (src) => !/\/spec\/fixtures(\/|$)/.test(src),
+  });
   return dir;
 }
 
@@ -50,7 +55,7 @@ export class PulumiStack {
   readonly workDir: string;
   readonly passphraseFile: string;
   readonly backendDir: string;
-  /** Everything the CLI printed, for secrecy scans. */
+  /** Everything the CLI printed unasked (not `--show-secrets` output), for secrecy scans. */
   readonly transcript: string[] = [];
 
   constructor(o: StackOptions) {
@@ -92,7 +97,7 @@ export class PulumiStack {
       child.on("close", (code) => {
         clearTimeout(timer);
         const r = { code: code ?? -1, stdout, stderr, ms: Date.now() - started };
-        this.transcript.push(`$ pulumi ${args.join(" ")}\n${stdout}\n${stderr}`);
+        if (!args.includes("--show-secrets")) this.transcript.push(`$ pulumi ${args.join(" ")}\n${stdout}\n${stderr}`);
         if (r.code !== 0 && !o.allowFail) {
           reject(new Error(`pulumi ${args.join(" ")} exited ${r.code}:\n${tailOf(stdout, 60)}\n${tailOf(stderr, 30)}`));
         } else resolve(r);
