@@ -1,111 +1,138 @@
-// `npm run bench:deploy`: rehearses `pulumi up` for 1+2 and 3+3 on test nodes with k3s-like start-up
-// timings, then evaluates the program alone under mocks for 1+10, 1+100 and 3+500 nodes.
-// Prints progress to stderr and, as its last line, one JSON object with the figures.
+// `npm run bench:deploy`: the real `pulumi up` of 1+2 and 3+3 on test nodes given as `hosts`, against the
+// ideal: the sum, along the critical chain, of each step's own standalone duration — node boot, every
+// bootstrap step, `puppet apply`, k3s's start-up delays (inside the verification), one verification per
+// server — measured by running the very same steps one at a time with nothing else going on. Their ratio
+// is what orchestration adds. Also: a no-op `pulumi up`, the toolchain build (cold, as recorded when it was
+// built, and cached), and the program evaluated under mocks for 1+10, 1+100 and 3+500.
+// Progress on stderr; the last line of stdout is one JSON object.
 import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
-import { runRehearsal } from "../tests/e2e/run-rehearsal";
-import type { RehearsalResult, SimKnobs } from "../tests/e2e/rehearse";
+import { remoteCommandProvider } from "../components/remote/command";
+import { serverTokenProvider } from "../components/server-token";
+import { ClusterUnderTest } from "../tests/engine/harness";
+import { ensureToolchain, toolchainBin } from "../scripts/pulumi-toolchain";
 
 // Real k3s: token 1–3 s after start, API ready 10–30 s, node Ready a few seconds later.
-const KNOBS: Required<Omit<SimKnobs, "faults">> = {
-  tokenDelay: 2,
-  apiReadyDelay: 15,
-  nodeReadyDelay: 3,
-  etcdJoinDelay: 3,
-  agentJoinDelay: 1,
-};
+const KNOBS = { tokenDelay: 2, apiReadyDelay: 15, nodeReadyDelay: 3, etcdJoinDelay: 3, agentJoinDelay: 1 };
+// A fixed token: the standalone replay then reuses every step's recorded input, token file included.
+const TOKEN = "3b9f0c1d2e4a5b6c7d8e9f0a1b2c3d4e";
 
-/** The fastest any orchestrator could be: the simulator's own delays along the longest chain. */
-function idealMs(servers: number): number {
-  const first = KNOBS.apiReadyDelay + KNOBS.nodeReadyDelay;
-  const each = KNOBS.etcdJoinDelay + KNOBS.apiReadyDelay + KNOBS.nodeReadyDelay;
-  return (first + (servers - 1) * each + KNOBS.agentJoinDelay) * 1000;
+function say(line: string): void {
+  process.stderr.write(`bench:deploy: ${line}\n`);
 }
 
-function figures(servers: number, agents: number, r: RehearsalResult) {
-  const verifications = r.events.filter((e) => e.type.startsWith("pulumi-nodejs:dynamic") && e.ok);
-  const firstVerifiedMs = Math.min(...verifications.map((v) => v.endMs));
-  const lastVerifiedMs = Math.max(...verifications.map((v) => v.endMs));
-  const serverActiveMs = r.unitStarts["e2e-s0"]?.activeMs;
-  const agentActive = Object.entries(r.unitStarts)
-    .filter(([name]) => name.startsWith("e2e-a"))
-    .map(([, u]) => u.activeMs ?? NaN);
-  const lastAgentJoinedMs = Math.max(...agentActive);
-  const ideal = idealMs(servers);
-  const deployMs = Math.max(...r.events.map((e) => e.endMs));
-  const firstServer = r.unitStarts["e2e-s0"] ?? {};
-  const agentStarts = Object.entries(r.unitStarts).filter(([n]) => n.startsWith("e2e-a")).map(([, u]) => u.startMs ?? NaN);
-  const lastServer = r.unitStarts[`e2e-s${servers - 1}`] ?? {};
-  // Where the wall time goes along the chain: what the simulator's delays account for, and the rest
-  // (node boot, SSH steps, Puppet's own run) that an ideal orchestrator would still pay once per hop.
-  const chain = {
-    untilFirstServerK3sStartMs: firstServer.startMs ?? null,
-    firstServerStartToActiveMs: firstServer.startMs !== undefined && firstServer.activeMs !== undefined ? firstServer.activeMs - firstServer.startMs : null,
-    firstActiveToVerifiedMs: firstServer.activeMs !== undefined ? firstVerifiedMs - firstServer.activeMs : null,
-    lastServerActiveToVerifiedMs: lastServer.activeMs !== undefined ? lastVerifiedMs - lastServer.activeMs : null,
-    verifiedToAgentK3sStartMs: agents > 0 ? Math.max(...agentStarts) - firstVerifiedMs : null,
-  };
-  return {
-    topology: `${servers}+${agents}`,
-    ok: r.ok,
-    error: r.error,
-    // What `pulumi up` would take: until the last resource finished (the rehearsal then gathers evidence).
-    wallMs: deployMs,
-    rehearsalWallMs: r.wallMs,
-    idealCriticalPathMs: ideal,
-    ratio: Number((deployMs / ideal).toFixed(2)),
-    serverReadyToVerifiedMs: serverActiveMs === undefined ? null : firstVerifiedMs - serverActiveMs,
-    verifiedToLastAgentJoinedMs: agents > 0 ? lastAgentJoinedMs - lastVerifiedMs : null,
-    nodesListed: r.nodeList.length,
-    chain,
-    peakRssMb: r.peakRssMb,
-  };
+interface StateResource { urn: string; type: string; inputs: Record<string, unknown> }
+
+/** The state's dynamic resources by name, inputs decrypted (the replay needs the real stdin and key). */
+async function recordedSteps(c: ClusterUnderTest): Promise<Map<string, StateResource>> {
+  const state = JSON.parse(await c.stack.exportState(true)) as { deployment: { resources: StateResource[] } };
+  const out = new Map<string, StateResource>();
+  for (const r of state.deployment.resources) {
+    if (r.type.startsWith("pulumi-nodejs:dynamic")) out.set(r.urn.split("::").pop()!, r);
+  }
+  return out;
+}
+
+/** Runs one recorded step alone, as the provider does under the engine; returns its duration. */
+async function replay(steps: Map<string, StateResource>, name: string): Promise<number> {
+  const r = steps.get(name);
+  if (!r) throw new Error(`no step ${name} in the state`);
+  const started = Date.now();
+  const provider = r.type.endsWith(":ServerToken") ? serverTokenProvider : remoteCommandProvider;
+  await provider.create!(r.inputs);
+  return Date.now() - started;
+}
+
+async function deploy(servers: number, agents: number, firstOctet: number) {
+  const prefix = `bench-${servers}x${agents}`;
+  const c = new ClusterUnderTest({
+    prefix, servers, agents, firstOctet, knobs: KNOBS, knownHostKeys: true, tokenTimeout: 300,
+    config: { "k3s-cluster:autoTokenSharing": "false" }, secrets: { "k3s-cluster:token": TOKEN },
+  });
+  try {
+    const bootStarted = Date.now();
+    await c.prepare();
+    const bootMs = Date.now() - bootStarted;
+    say(`${prefix}: pulumi up (k3s-like delays: API ready ${KNOBS.apiReadyDelay} s after start)`);
+    const up = await c.stack.run(["up", "--yes", "--skip-preview"]);
+    const listed = (await c.waitForReady(servers + agents, 30)).filter((n) => n.status === "Ready").length;
+    const noop = await c.stack.run(["up", "--yes", "--skip-preview"]);
+    const steps = await recordedSteps(c);
+
+    say(`${prefix}: pulumi destroy, then each step alone on the same (now clean) machines`);
+    await c.stack.run(["destroy", "--yes", "--skip-preview"]);
+    const node = (role: "s" | "a", i: number) => `${prefix}-${prefix}-${role}${i}`;
+    const d: Record<string, number> = {};
+    const time = async (name: string) => (d[name] = await replay(steps, name));
+    // Preparation of every node (off the chain for all but the first server, which the chain waits for).
+    for (const [role, count] of [["s", servers], ["a", agents]] as const) {
+      for (let i = 0; i < count; i++) for (const step of ["cloud-init", "puppet-agent", "modules"]) await time(`${node(role, i)}-${step}`);
+    }
+    for (let i = 0; i < servers; i++) {
+      if (i > 0) await time(`${node("s", i)}-token-file`);
+      await time(`${node("s", i)}-puppet-apply`);
+      await time(`${node("s", i)}-token`);
+      if (i === 0) {
+        for (let a = 0; a < agents; a++) for (const step of ["token-file", "puppet-apply"]) await time(`${node("a", a)}-${step}`);
+        await time(`${prefix}-kubeconfig`);
+      }
+    }
+    // The longest chain: the first server's preparation and join, then the longer of the agents' joins
+    // (parallel), the kubeconfig read, and the joining servers one after another.
+    const s0 = ["cloud-init", "puppet-agent", "modules", "puppet-apply", "token"].reduce((t, s) => t + d[`${node("s", 0)}-${s}`], 0);
+    const agentHop = Math.max(0, ...Array.from({ length: agents }, (_, a) => d[`${node("a", a)}-token-file`] + d[`${node("a", a)}-puppet-apply`]));
+    let serverHops = 0;
+    for (let i = 1; i < servers; i++) serverHops += d[`${node("s", i)}-token-file`] + d[`${node("s", i)}-puppet-apply`] + d[`${node("s", i)}-token`];
+    const idealMs = bootMs + s0 + Math.max(agentHop, d[`${prefix}-kubeconfig`], serverHops);
+    const wallMs = bootMs + up.ms;
+    await c.stack.run(["destroy", "--yes", "--skip-preview"]);
+    return {
+      topology: `${servers}+${agents}`,
+      nodesListedReady: listed,
+      wallMs,
+      upMs: up.ms,
+      idealMs,
+      ratio: Number((wallMs / idealMs).toFixed(2)),
+      noopUpMs: noop.ms,
+      chainMs: { bootMs, firstServerMs: s0, agentJoinMs: agentHop, joiningServersMs: serverHops, kubeconfigMs: d[`${prefix}-kubeconfig`] },
+      stepsMs: d,
+    };
+  } finally {
+    await c.teardown();
+  }
 }
 
 function evaluate(servers: number, agents: number) {
-  const script = path.join(__dirname, "evaluate-program.ts");
-  const run = spawnSync(process.execPath, ["--import", "tsx", script, String(servers), String(agents)], {
-    encoding: "utf8",
-    cwd: path.resolve(__dirname, ".."),
+  const run = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "evaluate-program.ts"), String(servers), String(agents)], {
+    encoding: "utf8", cwd: path.resolve(__dirname, ".."),
   });
   const last = run.stdout.trim().split("\n").pop() ?? "{}";
-  return JSON.parse(last) as { servers: number; agents: number; resources: number; ms: number; peakRssMb: number };
+  const e = JSON.parse(last) as { servers: number; agents: number; resources: number; ms: number; peakRssMb: number };
+  return { ...e, msPerNode: Number((e.ms / (servers + agents)).toFixed(2)) };
 }
 
 async function main() {
+  const cachedStarted = Date.now();
+  ensureToolchain();
+  const toolchain = {
+    coldBuildSeconds: (JSON.parse(fs.readFileSync(path.join(toolchainBin(), ".complete"), "utf8")) as { builtSeconds: number }).builtSeconds,
+    cachedSeconds: (Date.now() - cachedStarted) / 1000,
+  };
   const deploys = [];
-  for (const [servers, agents, firstOctet] of [
-    [1, 2, 140],
-    [3, 3, 150],
-  ]) {
-    process.stderr.write(`bench:deploy: rehearsing ${servers}+${agents} (ideal ${idealMs(servers) / 1000} s)\n`);
-    const { result } = await runRehearsal({
-      clusterName: `bench-${servers}x${agents}`,
-      servers,
-      agents,
-      firstOctet,
-      knobs: KNOBS,
-      tokenTimeout: 300,
-      pollInterval: 1,
-    });
-    const f = figures(servers, agents, result);
-    process.stderr.write(`bench:deploy: ${JSON.stringify(f)}\n`);
+  for (const [servers, agents, firstOctet] of [[1, 2, 140], [3, 3, 150]]) {
+    const f = await deploy(servers, agents, firstOctet);
+    say(JSON.stringify(f));
     deploys.push(f);
   }
-  const evaluation = [];
-  for (const [servers, agents] of [
-    [1, 10],
-    [1, 100],
-    [3, 500],
-  ]) {
-    process.stderr.write(`bench:deploy: evaluating the program under mocks for ${servers}+${agents}\n`);
-    const e = evaluate(servers, agents);
-    evaluation.push({ ...e, msPerNode: Number((e.ms / (servers + agents)).toFixed(2)) });
-  }
-  process.stdout.write(JSON.stringify({ deploys, evaluation }) + "\n");
+  const evaluation = [[1, 10], [1, 100], [3, 500]].map(([s, a]) => {
+    say(`evaluating the program under mocks for ${s}+${a}`);
+    return evaluate(s, a);
+  });
+  process.stdout.write(JSON.stringify({ toolchain, deploys, evaluation }) + "\n");
 }
 
 main().catch((err) => {
-  process.stderr.write(`bench:deploy failed: ${err.message}\n`);
+  say(`failed: ${(err as Error).message}`);
   process.exit(1);
 });

@@ -32,7 +32,7 @@ pulumi.runtime.setMocks(
         state.privateIp = `10.0.${Math.floor(resources / 250)}.${resources % 250}`;
         state.publicIp = `203.0.113.${resources % 250}`;
       }
-      if (args.type === "command:remote:Command") {
+      if (args.type === "pulumi-nodejs:dynamic/k3s:RemoteCommand") {
         state.stdout = args.name.endsWith("kubeconfig") ? K3S_YAML : "Notice: Applied catalog";
       }
       if (args.type.startsWith("pulumi-nodejs:dynamic")) {

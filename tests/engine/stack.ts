@@ -8,8 +8,10 @@ import { ensureToolchain, offlineEnv } from "../../scripts/pulumi-toolchain";
 
 export const PROJECT_DIR = path.resolve(__dirname, "../..");
 
-/** What a project directory needs: the program, its components and the npm packages (linked), the Puppet module (copied). */
-const PROJECT_ENTRIES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "components", "node_modules"];
+/** What a project directory links to: the project's settings and npm packages. */
+const LINKED = ["Pulumi.yaml", "package.json", "tsconfig.json", "node_modules"];
+/** What it copies: the program, which must not change under a running test (the module digest decides re-applies). */
+const COPIED = ["index.ts", "components", "puppet/modules"];
 
 export interface RunResult {
   code: number;
@@ -37,15 +39,16 @@ export interface StackOptions {
 /** A scratch project folder whose entries link to this project, so stack config files stay out of the checkout. */
 function scratchProject(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
-  for (const entry of PROJECT_ENTRIES) {
+  for (const entry of LINKED) {
     const link = path.join(dir, entry);
     if (!fs.existsSync(link)) fs.symlinkSync(path.join(PROJECT_DIR, entry), link);
   }
-  // A copy: the module's digest decides whether nodes apply it again, so it must not change under a test.
-  fs.cpSync(path.join(PROJECT_DIR, "puppet", "modules"), path.join(dir, "puppet", "modules"), {
-    recursive: true,
-    filter: (src) => !/\/spec\/fixtures(\/|$)/.test(src),
-  });
+  for (const entry of COPIED) {
+    fs.cpSync(path.join(PROJECT_DIR, entry), path.join(dir, entry), {
+      recursive: true,
+      filter: (src) => !/\/spec\/fixtures(\/|$)/.test(src),
+    });
+  }
   return dir;
 }
 

@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { NODE_READY_JSONPATH, verifyServerToken, type VerificationReport, type VerifyOptions } from "../../components/verify";
+import { verifyServerToken, type VerificationReport, type VerifyOptions } from "../../components/verify";
 import { startNodes, testSshKey, type TestNode } from "../rig/nodes";
 import { installSimulatedK3s, startSimulatedK3s, type SimKnobs } from "../helpers/simulated-k3s";
-import { CommandLineSampler } from "../e2e/evidence";
+import { CommandLineSampler } from "../engine/evidence";
 
 export const CLI = path.resolve(__dirname, "../../scripts/verify-server-token-ready.sh");
 export const DATA_DIR = "/var/lib/rancher/k3s";
@@ -18,6 +18,8 @@ export const FAST: SimKnobs = { tokenDelay: 0.3, apiReadyDelay: 1, nodeReadyDela
 /** The smallest deadline the verifier accepts; every fault here must be reported well before it. */
 export const MIN_TIMEOUT_S = 30;
 export const INTERVAL_S = 0.5;
+/** `kubectl -o jsonpath` that prints a Node's Ready condition (`True` once Ready): step 3's condition as kubectl shows it. */
+export const NODE_READY_JSONPATH = `{.status.conditions[?(@.type=="Ready")].status}`;
 
 /** One test node with the simulated k3s installed (not started); stopped by `close()`. */
 export class SimServer {
