@@ -24,12 +24,25 @@ function say(line: string): void {
 
 interface StateResource { urn: string; type: string; inputs: Record<string, unknown> }
 
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+/** `stack export --show-secrets` writes a secret as {sig, plaintext: <JSON text>}: the provider wants the value. */
+function unwrapSecrets(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(unwrapSecrets);
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    if (SECRET_SIG in o && typeof o.plaintext === "string") return unwrapSecrets(JSON.parse(o.plaintext));
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, unwrapSecrets(x)]));
+  }
+  return v;
+}
+
 /** The state's dynamic resources by name, inputs decrypted (the replay needs the real stdin and key). */
 async function recordedSteps(c: ClusterUnderTest): Promise<Map<string, StateResource>> {
   const state = JSON.parse(await c.stack.exportState(true)) as { deployment: { resources: StateResource[] } };
   const out = new Map<string, StateResource>();
   for (const r of state.deployment.resources) {
-    if (r.type.startsWith("pulumi-nodejs:dynamic")) out.set(r.urn.split("::").pop()!, r);
+    if (r.type.startsWith("pulumi-nodejs:dynamic")) out.set(r.urn.split("::").pop()!, { ...r, inputs: unwrapSecrets(r.inputs) as Record<string, unknown> });
   }
   return out;
 }

@@ -89,6 +89,8 @@ export class NodeBootstrap extends pulumi.ComponentResource {
   readonly tokenFile?: RemoteCommand;
   /** `SHA256:…` of the node's host key, pinned at first contact; every later connection must meet it. */
   readonly hostKey: pulumi.Output<string>;
+  /** Changes whenever what the node applies changes (manifest or module): its k3s may have restarted. */
+  readonly revision: pulumi.Output<string>;
 
   /** `node` is the node's name: the component is `<node>-bootstrap`, its steps `<node>-<step>`. */
   constructor(node: string, args: NodeBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -154,6 +156,7 @@ export class NodeBootstrap extends pulumi.ComponentResource {
       rerunOn: [digest],
     }, { ...child, dependsOn: applyDeps });
 
-    this.registerOutputs({ applied: this.applied.id, hostKey: this.hostKey });
+    this.revision = pulumi.output(args.manifest).apply((m) => createHash("sha256").update(`${digest}\0${m}`).digest("hex"));
+    this.registerOutputs({ applied: this.applied.id, hostKey: this.hostKey, revision: this.revision });
   }
 }

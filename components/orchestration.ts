@@ -3,7 +3,6 @@
 //   each further server: joins (token file + puppet apply) only after the previous server verified
 //   agents: created behind the first server's verification, joining with the agent token it returned
 //   outputs: token, agentToken, kubeconfig (secrets) and the verification report
-import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { NodeBootstrap, SshTarget } from "./bootstrap";
 import { DEFAULT_PATHS } from "./bootstrap-scripts";
@@ -68,10 +67,6 @@ function hostOf(endpoint: string): string {
   return m ? m[1] : endpoint;
 }
 
-function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
-
 export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutputs {
   if (args.servers.length === 0) throw new Error("a cluster needs at least one server");
   if (!args.autoTokenSharing && args.token === undefined) {
@@ -124,7 +119,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       intervalSeconds: args.pollInterval,
       expectedToken: token,
       // A re-applied manifest may have changed k3s's configuration or token: verify again.
-      revision: bootstrap.applied.stdout.apply((out) => sha256(out ?? "")),
+      revision: bootstrap.revision,
     }, { parent, dependsOn: [bootstrap.applied] }));
   }
 

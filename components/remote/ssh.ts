@@ -64,7 +64,7 @@ function dialOnce(c: Connection, timeoutMs: number): Promise<Dialed> {
  * are retried (cloud-init installs the login key late); a host key other than the pinned one never is.
  */
 export async function dial(c: Connection, say: (line: string) => void): Promise<Dialed> {
-  const deadline = Date.now() + c.dialTimeout * 1000;
+  const deadline = Date.now() + (c.dialTimeout > 0 ? c.dialTimeout : 300) * 1000;
   let delay = 250;
   let attempts = 0;
   let lastSaid = 0;

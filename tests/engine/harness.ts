@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import { PulumiStack } from "./stack";
-import { bootHosts, sshPrivateKey, type BootedHosts, type HostsSpec } from "./hosts";
+import { bootHosts, sshPrivateKey, type BootedHosts, type HostEntry, type HostsSpec } from "./hosts";
 import { CommandLineSampler, filesHoldingSecrets, linesWithSecrets, type SecretFile } from "./evidence";
 import { kubectlPath } from "./kubectl";
 import { serveMirror, DEFAULT_RELEASE, type Mirror } from "../k3s-sim/mirror";
@@ -21,6 +21,8 @@ export interface ClusterSpec extends HostsSpec {
   /** Further secret settings. */
   secrets?: Record<string, string>;
   tokenTimeout?: number;
+  /** Declare only this many servers and agents at first (the other nodes boot and wait, for scale-out). */
+  initial?: { servers: number; agents: number };
 }
 
 export interface UnitTimes {
@@ -59,9 +61,10 @@ export class ClusterUnderTest {
     this.mirror = await serveMirror(HOST_IP);
     this.booted = await bootHosts(this.spec);
     await this.stack.init();
+    const initial = this.spec.initial ?? { servers: this.spec.servers, agents: this.spec.agents };
     await this.stack.setConfig({
       "k3s-cluster:clusterName": this.spec.prefix,
-      "k3s-cluster:hosts": JSON.stringify(this.booted.hosts),
+      "k3s-cluster:hosts": JSON.stringify(this.hostsFor(initial.servers, initial.agents)),
       "k3s-cluster:k3sVersion": DEFAULT_RELEASE,
       "k3s-cluster:k3sBinaryUrl": this.mirror.url(),
       "k3s-cluster:k3sBinarySha256": this.mirror.sha256,
@@ -69,6 +72,25 @@ export class ClusterUnderTest {
       "k3s-cluster:pollInterval": "1",
       ...this.spec.config,
     }, { "k3s-cluster:sshPrivateKey": sshPrivateKey(), ...this.spec.secrets });
+  }
+
+  /** The hosts list declaring the first `servers` servers and `agents` agents of the booted nodes. */
+  hostsFor(servers: number, agents: number): HostEntry[] {
+    if (!this.booted) throw new Error("nodes are not booted");
+    const all = this.booted.hosts;
+    return [...all.filter((h) => h.role === "server").slice(0, servers), ...all.filter((h) => h.role === "agent").slice(0, agents)];
+  }
+
+  /** Declares another subset of the booted nodes (scale out or in) for the next `pulumi up`. */
+  async declare(servers: number, agents: number): Promise<void> {
+    await this.stack.setConfig({ "k3s-cluster:hosts": JSON.stringify(this.hostsFor(servers, agents)) });
+  }
+
+  /** `pulumi preview --json`: each resource's planned operation. */
+  async plan(): Promise<{ op: string; urn: string }[]> {
+    const r = await this.stack.run(["preview", "--json"]);
+    const steps = (JSON.parse(r.stdout) as { steps?: { op: string; urn: string }[] }).steps ?? [];
+    return steps.map((st) => ({ op: st.op, urn: st.urn }));
   }
 
   /** `pulumi stack output` with secrets, and the tokens and password parts the scans look for. */
