@@ -7,7 +7,8 @@ import { verifyServerToken, redact, VerifyOptions } from "../components/verify";
 
 const USAGE = `usage: verify-server-token-ready.sh <server_ip> <ssh_user> [ssh_key_path]
   [--ssh-port N] [--api-port N] [--data-dir PATH] [--node-name NAME]
-  [--timeout S (30-600, default 300)] [--interval S (default 2)] [--expected-host-key SHA256:...] [--json]`;
+  [--timeout S (30-600, default 300)] [--interval S (accepted, unused: the server reports changes itself)]
+  [--expected-host-key SHA256:...] [--json]`;
 
 class UsageError extends Error {}
 

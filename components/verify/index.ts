@@ -1,16 +1,21 @@
 // Seven-step verification that a k3s server's join token is complete and proven to work, over one SSH
-// connection. Closure-serialisable for a Pulumi dynamic provider: modules are captured, never native
-// function values, and no secret lives at module level.
+// connection: step 1 here, steps 2-7 by the node-side check on the server (node-check.ts), whose events
+// become the same report and progress lines. Closure-serialisable for a Pulumi dynamic provider: modules
+// are captured, never native function values, and no secret lives at module level.
 import { SshSession, HostKeyMismatch } from "./ssh-session";
 import { retryUntil, StepFailure } from "./retry";
 import { redact } from "./redact";
-import * as steps from "./steps";
+import { runNodeCheck, CHECK_TICK_S, NodeCheckResult } from "./node-check";
 import { STEP_NAMES, VerifyOptions, StepResult, VerificationReport } from "./report";
 
 export { parseToken, ParsedToken } from "./token";
 export { redact } from "./redact";
-export { NODE_READY_JSONPATH } from "./steps";
+export { CHECK_TICK_S, checkCommand } from "./node-check";
+export { CHECK_SCRIPT } from "./check-script";
 export { VerifyOptions, StepResult, VerificationReport, STEP_NAMES } from "./report";
+
+/** Step 1 tries to connect again this often: on its own schedule, not the configured polling interval. */
+export const SSH_RETRY_S = 0.25;
 
 export function validateOptions(o: VerifyOptions): void {
   const bad = (k: string, v: unknown, rule: string) => { throw new Error(`invalid ${k} ${JSON.stringify(v)}: ${rule}`); };
@@ -29,20 +34,16 @@ export async function verifyServerToken(opts: VerifyOptions): Promise<Verificati
   validateOptions(opts);
   const started = Date.now();
   const deadline = started + opts.timeoutSeconds * 1000;
-  const intervalMs = opts.intervalSeconds * 1000;
   const apiPort = opts.apiPort ?? 6443;
   const ssh = new SshSession({
     host: opts.host, port: opts.sshPort ?? 22, username: opts.username, privateKey: opts.privateKey,
     expectedHostKey: opts.expectedHostKey, connectTimeoutMs: 10000,
   });
-  const ctx: steps.StepContext = {
-    ssh, host: opts.host, apiPort, dataDir: (opts.dataDir ?? "/var/lib/rancher/k3s").replace(/\/+$/, ""),
-    nodeName: opts.nodeName, root: opts.username === "root", expectedToken: opts.expectedToken,
-    commandTimeoutMs: 15000,
-  };
+  let outcome: NodeCheckResult | undefined;
+  const tokens: string[] = opts.expectedToken ? [opts.expectedToken] : [];
   const secrets = (): string[] => {
     const out: string[] = [];
-    for (const t of [ctx.token, ctx.agentToken, opts.expectedToken]) {
+    for (const t of tokens) {
       if (!t) continue;
       out.push(t);
       const i = t.lastIndexOf(":");
@@ -51,36 +52,47 @@ export async function verifyServerToken(opts: VerifyOptions): Promise<Verificati
     return out;
   };
   const say = (line: string) => { if (opts.onProgress) opts.onProgress(redact(line, secrets())); };
-  const fns = [steps.sshConnectivity, steps.serviceActive, steps.nodeReady, steps.tokenAvailable,
-    steps.tokenFormat, steps.authentication, steps.apiAccessible];
+  const waiting = (n: number, every: string) => {
+    const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    say(`⏳ [${n}/7] ${STEP_NAMES[n - 1]}: waiting up to ${left}s, ${every}`);
+  };
   const results: StepResult[] = [];
-  let failedStep: number | undefined;
+  const record = (r: StepResult) => {
+    const detail = redact(r.detail, secrets());
+    results.push({ ...r, detail });
+    say(`${r.ok ? "✅" : "❌"} [${r.step}/7] ${r.name}: ${detail} (${r.attempts} attempt${r.attempts === 1 ? "" : "s"}, ${r.ms} ms)`);
+  };
   try {
-    for (let i = 0; i < fns.length; i++) {
-      const n = i + 1;
-      const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-      say(`⏳ [${n}/7] ${STEP_NAMES[i]}: waiting up to ${left}s, polling every ${opts.intervalSeconds}s`);
-      const r = await retryUntil(deadline, intervalMs, async () => {
-        try {
-          return await fns[i](ctx);
-        } catch (err) {
-          if (err instanceof HostKeyMismatch) throw new StepFailure(err.message, true);
-          throw err;
-        }
+    waiting(1, `retrying every ${SSH_RETRY_S}s`);
+    const r = await retryUntil(deadline, SSH_RETRY_S * 1000, async () => {
+      try {
+        await ssh.connect();
+      } catch (err) {
+        if (err instanceof HostKeyMismatch) throw new StepFailure(err.message, true);
+        throw err;
+      }
+      return `connected, host key ${ssh.hostKeyFingerprint}`;
+    });
+    record({ step: 1, name: STEP_NAMES[0], ok: r.ok, attempts: r.attempts, ms: r.ms, detail: r.ok ? String(r.value) : r.detail });
+    if (r.ok) {
+      outcome = await runNodeCheck({
+        ssh, root: opts.username === "root", deadline, apiPort,
+        dataDir: (opts.dataDir ?? "/var/lib/rancher/k3s").replace(/\/+$/, ""),
+        nodeName: opts.nodeName, tlsName: opts.host, expectedToken: opts.expectedToken,
+        onStart: (n) => waiting(n, `checking every ${CHECK_TICK_S}s on the server`),
+        onEnd: record,
+        onToken: (t) => { tokens.push(t); },
       });
-      const detail = redact(r.ok ? String(r.value) : r.detail, secrets());
-      results.push({ step: n, name: STEP_NAMES[i], ok: r.ok, attempts: r.attempts, ms: r.ms, detail });
-      say(`${r.ok ? "✅" : "❌"} [${n}/7] ${STEP_NAMES[i]}: ${detail} (${r.attempts} attempt${r.attempts === 1 ? "" : "s"}, ${r.ms} ms)`);
-      if (!r.ok) { failedStep = n; break; }
     }
   } finally {
     ssh.close();
   }
-  const ok = failedStep === undefined;
+  const failed = results.find((x) => !x.ok);
+  const ok = !failed && outcome?.ok === true;
   return {
-    ok, failedStep, serverUrl: `https://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${apiPort}`,
-    caHash: ctx.caHash ?? "", hostKeyFingerprint: ssh.hostKeyFingerprint, steps: results,
-    token: ok ? ctx.token : undefined, agentToken: ok ? ctx.agentToken : undefined,
+    ok, failedStep: failed?.step, serverUrl: `https://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${apiPort}`,
+    caHash: outcome?.caHash ?? "", hostKeyFingerprint: ssh.hostKeyFingerprint, steps: results,
+    token: ok ? outcome?.token : undefined, agentToken: ok ? outcome?.agentToken : undefined,
     sshConnections: ssh.connections,
   };
 }

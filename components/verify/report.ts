@@ -2,7 +2,9 @@
 export interface VerifyOptions {
   host: string; sshPort?: number; username: string; privateKey: string;
   expectedHostKey?: string; apiPort?: number; dataDir?: string;
-  nodeName?: string; timeoutSeconds: number; intervalSeconds: number;
+  nodeName?: string; timeoutSeconds: number;
+  /** Accepted for configuration compatibility; nothing waits on it: the server reports changes as they happen. */
+  intervalSeconds: number;
   expectedToken?: string;
   onProgress?: (line: string) => void;
 }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { verifyServerToken, type VerificationReport, type VerifyOptions } from "../../components/verify";
+import { CHECK_TICK_S, SSH_RETRY_S, verifyServerToken, type VerificationReport, type VerifyOptions } from "../../components/verify";
 import { startNodes, testSshKey, type TestNode } from "../rig/nodes";
 import { installSimulatedK3s, startSimulatedK3s, type SimKnobs } from "../helpers/simulated-k3s";
 import { CommandLineSampler } from "../engine/evidence";
@@ -18,6 +18,12 @@ export const FAST: SimKnobs = { tokenDelay: 0.3, apiReadyDelay: 1, nodeReadyDela
 /** The smallest deadline the verifier accepts; every fault here must be reported well before it. */
 export const MIN_TIMEOUT_S = 30;
 export const INTERVAL_S = 0.5;
+/** The node-side check as `ps` shows it (its text comes on stdin): long-lived enough to be the samplers' canary. */
+export const WATCHER = "bash -s -- --events";
+export const SUDO_WATCHER = `sudo -n ${WATCHER}`;
+/** How a waiting line ends: step 1 retries on its own schedule, steps 2-7 are checked on the server. */
+export const SSH_EVERY = `retrying every ${SSH_RETRY_S}s`;
+export const NODE_EVERY = `checking every ${CHECK_TICK_S}s on the server`;
 /** `kubectl -o jsonpath` that prints a Node's Ready condition (`True` once Ready): step 3's condition as kubectl shows it. */
 export const NODE_READY_JSONPATH = `{.status.conditions[?(@.type=="Ready")].status}`;
 
@@ -65,6 +71,26 @@ export class SimServer {
   /** Runs a command detached inside the node (it outlives the exec), e.g. to undo a fault later. */
   async later(cmd: string): Promise<void> {
     await this.sh(`setsid -f bash -c ${shq(cmd)} >/dev/null 2>&1 </dev/null`);
+  }
+
+  /**
+   * What is left of the node-side check on the node: its processes (the script, the systemd watch it starts)
+   * and temporary directories. Empty once a verification is over, however it ended.
+   */
+  async checkLeftovers(): Promise<string[]> {
+    const ps = await this.sh("ps -eo pid=,args=");
+    const procs = ps.split("\n").filter((l) => /bash -s -- --events|k3s-cluster-check|busctl monitor .*k3s_2eservice/.test(l));
+    const dirs = (await this.sh("ls -d /tmp/k3s-cluster-check.* 2>/dev/null || true")).split("\n").filter(Boolean);
+    return [...procs, ...dirs];
+  }
+
+  /** Process ids of the node-side checks the verifier runs on this node right now (not their subshells). */
+  async watcherPids(): Promise<number[]> {
+    const ps = await this.sh("ps -eo pid=,ppid=,args=");
+    const rows = ps.split("\n").map((l) => /^\s*(\d+)\s+(\d+) (.*)$/.exec(l)).filter((m) => m !== null)
+      .filter((m) => m[3].startsWith("bash -s -- --events")).map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]) }));
+    // A `$(…)` subshell of the check shows the same command line until it execs: keep only the checks.
+    return rows.filter((r) => !rows.some((o) => o.pid === r.ppid)).map((r) => r.pid);
   }
 
   /** The server token as k3s wrote it and its password ([] before k3s wrote one). */
@@ -156,7 +182,7 @@ export interface Run {
   ms: number;
 }
 
-export type RunOptions = Partial<Pick<VerifyOptions, "username" | "timeoutSeconds" | "expectedHostKey" | "expectedToken" | "nodeName">> & {
+export type RunOptions = Partial<Pick<VerifyOptions, "username" | "timeoutSeconds" | "intervalSeconds" | "expectedHostKey" | "expectedToken" | "nodeName">> & {
   /** Called with each progress line as it comes (e.g. to act on the server when a step starts). */
   onLine?: (line: string) => void;
 };
@@ -168,7 +194,7 @@ export async function verify(server: SimServer, opts: RunOptions = {}): Promise<
   const report = await verifyServerToken({
     host: server.ip, username: opts.username ?? "root", privateKey: testSshKey().privateKey,
     nodeName: "nodeName" in opts ? opts.nodeName : server.name, timeoutSeconds: opts.timeoutSeconds ?? MIN_TIMEOUT_S,
-    intervalSeconds: INTERVAL_S, expectedHostKey: opts.expectedHostKey, expectedToken: opts.expectedToken,
+    intervalSeconds: opts.intervalSeconds ?? INTERVAL_S, expectedHostKey: opts.expectedHostKey, expectedToken: opts.expectedToken,
     onProgress: (line) => { progress.push(line); opts.onLine?.(line); },
   });
   return { report, progress, ms: Date.now() - t0 };

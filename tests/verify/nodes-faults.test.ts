@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import {
   FAST, MIN_TIMEOUT_S, SimServer, Samplers, assertFailedAt, assertNoSecretInRun, cli, cliArgs, step, verify,
-  type CliResult,
+  type CliResult, WATCHER, SUDO_WATCHER, NODE_EVERY,
 } from "./node-harness";
 
 let server: SimServer;
@@ -54,7 +54,7 @@ describe("faults, each failing at its step", () => {
     await samplers.start();
     const run = await verify(server, { username: "ubuntu" });
     const secrets = await server.tokenSecrets();
-    await samplers.stopAndCheck(secrets, "sudo -n k3s kubectl get node");
+    await samplers.stopAndCheck(secrets, SUDO_WATCHER);
     assertFailedAt(run, 6, /^token CA hash does not match the Cluster CA certificate hash: [0-9a-f]{64} != [0-9a-f]{64} \(wrong cluster or a man in the middle\)$/);
     assert.equal(step(run.report, 6).attempts, 1, "a CA mismatch is not retried");
     assert.ok(run.ms < AT_ONCE_MS, `took ${run.ms} ms`);
@@ -69,7 +69,7 @@ describe("faults, each failing at its step", () => {
     await samplers.start();
     const run = await verify(server);
     const secrets = await server.tokenSecrets();
-    await samplers.stopAndCheck(secrets, "kubectl get node");
+    await samplers.stopAndCheck(secrets, WATCHER);
     assertFailedAt(run, 6, /^GET \/v1-k3s\/config as node: 401 Unauthorized \(wrong password\)$/);
     assert.equal(step(run.report, 6).attempts, 1);
     assert.ok(run.ms < AT_ONCE_MS, `took ${run.ms} ms`);
@@ -109,8 +109,9 @@ describe("servers that never get ready, each waiting out the deadline (side by s
     await second.start({ ...FAST, faults: { apiNeverReady: true } });
     const r = await cli(cliArgs(second, "ubuntu"));
     assertCliFailed(r, 2, "k3s service active", /failed: timed out after \d+ s: k3s service is activating$/, await second.tokenSecrets());
-    assert.match(r.stderr, /^⏳ \[2\/7\] k3s service active: waiting up to (29|30)s, polling every 0\.5s$/m);
+    assert.match(r.stderr, new RegExp(`^⏳ \\[2/7\\] k3s service active: waiting up to (29|30)s, ${NODE_EVERY.replace(/\./g, "\\.")}$`, "m"));
     assert.ok(r.ms >= (MIN_TIMEOUT_S - 1) * 1000, `gave up after ${r.ms} ms, before the ${MIN_TIMEOUT_S} s deadline`);
+    assert.deepEqual(await second.checkLeftovers(), [], "the node-side check outlived the deadline");
   });
 
   it("the node never Ready: step 3 times out naming the node and its Ready status", async () => {
@@ -120,5 +121,6 @@ describe("servers that never get ready, each waiting out the deadline (side by s
     assert.ok(step(run.report, 3).attempts > 10, `step 3 tried ${step(run.report, 3).attempts} times`);
     assert.ok(run.ms >= (MIN_TIMEOUT_S - 1) * 1000, `gave up after ${run.ms} ms`);
     assertNoSecretInRun(run, await server.tokenSecrets());
+    assert.deepEqual(await server.checkLeftovers(), [], "the node-side check outlived the deadline");
   });
 });

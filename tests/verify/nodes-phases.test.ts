@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   FAST, SimServer, Samplers, TOKEN_FILE, assertNoSecretInRun, assertPassed, cli, cliArgs, step, verify,
+  WATCHER, SUDO_WATCHER, NODE_EVERY,
 } from "./node-harness";
 
 let server: SimServer;
@@ -41,8 +42,7 @@ describe("timed phases of a starting server, each recovering within the deadline
     await samplers.start();
     const run = await verify(server);
     const secrets = await server.tokenSecrets();
-    // The canary must live long enough for a 30 ms sampler: kubectl (a node process) does, systemctl may not.
-    await samplers.stopAndCheck(secrets, "k3s kubectl get node");
+    await samplers.stopAndCheck(secrets, WATCHER);
     assertPassed(run);
     assertNoSecretInRun(run, secrets);
     assert.ok(step(run.report, 2).attempts >= 3, `step 2: ${JSON.stringify(step(run.report, 2))}`);
@@ -110,10 +110,10 @@ describe("timed phases of a starting server, each recovering within the deadline
     await samplers.start();
     const r = await cli(cliArgs(server, "ubuntu"));
     const secrets = await server.tokenSecrets();
-    await samplers.stopAndCheck(secrets, "sudo -n k3s kubectl get node");
+    await samplers.stopAndCheck(secrets, SUDO_WATCHER);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `TOKEN:${secrets[0]}\n`);
-    assert.match(r.stderr, /^⏳ \[2\/7\] k3s service active: waiting up to (29|30)s, polling every 0\.5s$/m);
+    assert.match(r.stderr, new RegExp(`^⏳ \\[2/7\\] k3s service active: waiting up to (29|30)s, ${NODE_EVERY.replace(/\./g, "\\.")}$`, "m"));
     const attempts = Number(/^✅ \[2\/7\] k3s service active: k3s is active \((\d+) attempts, \d+ ms\)$/m.exec(r.stderr)?.[1]);
     assert.ok(attempts >= 3, r.stderr);
     for (const s of secrets) assert.ok(!r.stderr.includes(s), "stderr holds the token");

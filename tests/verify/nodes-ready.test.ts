@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { STEP_NAMES } from "../../components/verify";
 import {
   FAST, SimServer, Samplers, TOKEN_FILE, DATA_DIR, assertFailedAt, assertNoSecretInRun, assertPassed, cli,
-  cliArgs, step, verify,
+  cliArgs, step, verify, WATCHER, SUDO_WATCHER, SSH_EVERY, NODE_EVERY,
 } from "./node-harness";
 
 let server: SimServer;
@@ -21,7 +21,6 @@ after(async () => {
   await server?.close();
 });
 
-const CANARY = "kubectl get node";
 
 describe("verification of a ready server on a test node", () => {
   it("passes every step as root, one SSH connection, each step's number, name, attempts, time and detail", async () => {
@@ -29,9 +28,10 @@ describe("verification of a ready server on a test node", () => {
     await samplers.start();
     const run = await verify(server);
     const secrets = await server.tokenSecrets();
-    await samplers.stopAndCheck(secrets, CANARY);
+    await samplers.stopAndCheck(secrets, WATCHER);
     assertPassed(run);
     assertNoSecretInRun(run, secrets);
+    assert.deepEqual(await server.checkLeftovers(), [], "the node-side check left something behind");
     const { report } = run;
     assert.deepEqual(report.steps.map((s) => s.name), STEP_NAMES);
     for (const s of report.steps) {
@@ -58,13 +58,13 @@ describe("verification of a ready server on a test node", () => {
       [1, 2, 3, 4, 5, 6, 7].flatMap((n) => [`⏳ [${n}/7]`, `✅ [${n}/7]`]));
   });
 
-  it("passes as the sudo user ubuntu: sudo -n reads the root-only token and runs kubectl", async () => {
+  it("passes as the sudo user ubuntu: the node-side check runs under sudo -n and reads the root-only token", async () => {
     assert.equal(await server.sh(`stat -c '%a %U' ${TOKEN_FILE} ${DATA_DIR}/server`), "600 root\n700 root");
     const samplers = new Samplers(server);
     await samplers.start();
     const run = await verify(server, { username: "ubuntu" });
     const secrets = await server.tokenSecrets();
-    await samplers.stopAndCheck(secrets, `sudo -n k3s ${CANARY}`);
+    await samplers.stopAndCheck(secrets, SUDO_WATCHER);
     assertPassed(run);
     assertNoSecretInRun(run, secrets);
     assert.equal(run.report.token, secrets[0]);
@@ -106,7 +106,7 @@ describe("verification of a ready server on a test node", () => {
       const run = await verify(server, { username: "ubuntu" });
       const agentFile = `${DATA_DIR}/server/agent-token`;
       const secrets = [...(await server.tokenSecrets()), ...(await server.tokenSecrets(agentFile))];
-      await samplers.stopAndCheck(secrets, CANARY);
+      await samplers.stopAndCheck(secrets, WATCHER);
       assertPassed(run);
       assertNoSecretInRun(run, secrets);
       assert.equal(await server.sh(`stat -c '%a %F' ${agentFile}`), "600 regular file");
@@ -154,12 +154,13 @@ describe("verify-server-token-ready.sh against a ready server", () => {
     await samplers.start();
     const r = await cli(cliArgs(server, "ubuntu"));
     const secrets = await server.tokenSecrets();
-    await samplers.stopAndCheck(secrets, `sudo -n k3s ${CANARY}`);
+    await samplers.stopAndCheck(secrets, SUDO_WATCHER);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `TOKEN:${secrets[0]}\n`);
     const lines = r.stderr.trimEnd().split("\n");
     for (const [i, name] of STEP_NAMES.entries()) {
-      assert.match(lines[2 * i], new RegExp(`^⏳ \\[${i + 1}/7\\] ${name}: waiting up to \\d+s, polling every 0.5s$`));
+      const every = (i === 0 ? SSH_EVERY : NODE_EVERY).replace(/\./g, "\\.");
+      assert.match(lines[2 * i], new RegExp(`^⏳ \\[${i + 1}/7\\] ${name}: waiting up to \\d+s, ${every}$`));
       assert.match(lines[2 * i + 1], new RegExp(`^✅ \\[${i + 1}/7\\] ${name}: .* \\(1 attempt, \\d+ ms\\)$`));
     }
     assert.match(lines[14], new RegExp(`^✅ server https://${server.ip.replace(/\./g, "\\.")}:6443 is ready for agents \\(host key SHA256:`));
