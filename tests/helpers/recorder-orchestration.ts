@@ -87,6 +87,19 @@ export class Recorder {
   }
 }
 
+/** True for a serialized input the engine stores encrypted. */
+export function isSecretInput(v: unknown): boolean {
+  return !!v && typeof v === "object" && (v as Record<string, unknown>)[SECRET_SIG_KEY] === SECRET_SIG;
+}
+
+/** A serialized input as the provider receives it: every secret wrapper removed, at any depth. */
+export function plain(v: unknown): any {
+  if (isSecretInput(v)) return plain((v as { value: unknown }).value);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
 /** Resolves once every registration so far has its URN back from the mock monitor. */
 export async function settle(recorder: Recorder): Promise<void> {
   for (let i = 0; i < 200; i++) {

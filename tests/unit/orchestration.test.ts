@@ -1,13 +1,23 @@
-// The join flow under Pulumi mocks: gating order, secrecy of every input, and the outputs.
+// The join flow under Pulumi mocks: gating order, secrecy of every input, host-key pinning and the outputs.
 // The mock verification returns recognisable tokens; no registered input may hold them outside a secret.
+// Each mock RemoteCommand reports a host key of its own, so a step's pinned key shows which step it came from.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { Recorder, Registration, settle } from "../helpers/recorder-orchestration";
+import { Recorder, Registration, plain, isSecretInput, settle } from "../helpers/recorder-orchestration";
 import { K3S_YAML } from "../helpers/k3s-yaml";
+import {
+  DEFAULT_PATHS, STEP_TIMEOUTS, installModulesScript, installPuppetScript, puppetApplyScript, readKubeconfigScript,
+  remoteCommand, removeModulesScript, removePuppetScript, removeTokenFileScript, uninstallK3sScript,
+  waitForCloudInitScript, writeTokenFileScript,
+} from "../../components/bootstrap-scripts";
+import { DIAL_TIMEOUT_SECONDS, directoryDigest } from "../../components/bootstrap";
+import { REMOTE_COMMAND_SECRET_OUTPUTS, REMOTE_COMMAND_TYPE } from "../../components/remote/command";
+import type { NodeHandle } from "../../components/orchestration";
 
 const TOKEN = "K10" + "7e57".repeat(16) + "::server:" + "feedface".repeat(4);
 const AGENT_TOKEN = "K10" + "7e57".repeat(16) + "::node:" + "a9e47a9e".repeat(4);
@@ -15,16 +25,21 @@ const USER_TOKEN = "user-chosen-" + "c0ffee".repeat(4);
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtest-private-key\n-----END OPENSSH PRIVATE KEY-----\n";
 const SERVER_TOKEN_TYPE = "pulumi-nodejs:dynamic/k3s:ServerToken";
 
+/** A well-formed `SHA256:…` fingerprint, distinct per resource name. */
+const keyOf = (name: string) => "SHA256:" + createHash("sha256").update(name).digest("base64").replace(/=+$/, "");
+const CA_HASH = "7e57".repeat(16);
+
 pulumi.runtime.setMocks({
   newResource(args) {
     const id = `${args.name}-id`;
     if (args.type === SERVER_TOKEN_TYPE) {
-      return { id, state: { ...args.inputs, token: TOKEN, agentToken: AGENT_TOKEN, caHash: "7e57".repeat(16),
-        serverUrl: `https://${args.inputs.host}:6443`, hostKeyFingerprint: "SHA256:mock",
-        report: { ok: true, serverUrl: `https://${args.inputs.host}:6443`, caHash: "7e57".repeat(16), hostKeyFingerprint: "SHA256:mock", steps: [] } } };
+      return { id, state: { ...args.inputs, token: TOKEN, agentToken: AGENT_TOKEN, caHash: CA_HASH,
+        serverUrl: `https://${args.inputs.host}:6443`, hostKeyFingerprint: args.inputs.expectedHostKey,
+        report: { ok: true, serverUrl: `https://${args.inputs.host}:6443`, caHash: CA_HASH, hostKeyFingerprint: args.inputs.expectedHostKey, steps: [] } } };
     }
-    if (args.type === "command:remote:Command") {
-      return { id, state: { ...args.inputs, stdout: args.name.endsWith("kubeconfig") ? K3S_YAML : `Notice: Applied catalog for ${args.name}`, stderr: "" } };
+    if (args.type === REMOTE_COMMAND_TYPE) {
+      // As the provider: the key the node presented, and stdout only for a step that captures it.
+      return { id, state: { ...args.inputs, hostKey: keyOf(args.name), stdout: args.inputs.captureStdout ? K3S_YAML : "" } };
     }
     if (args.type === "aws:ec2/instance:Instance") {
       const n = Number(/(\d+)$/.exec(args.name)?.[1] ?? 0) + (args.name.includes("agent") ? 100 : 10);
@@ -47,23 +62,32 @@ const { joinCluster }: typeof import("../../components/orchestration") = require
 const modulesDir = fs.mkdtempSync(path.join(os.tmpdir(), "k3s-modules-"));
 fs.mkdirSync(path.join(modulesDir, "k3s_cluster/manifests"), { recursive: true });
 fs.writeFileSync(path.join(modulesDir, "k3s_cluster/manifests/init.pp"), "class k3s_cluster {}\n");
+const DIGEST = directoryDigest(modulesDir);
 
 class Holder extends pulumi.ComponentResource {
   constructor(name: string) { super("test:index:Holder", name); }
 }
 
-function instance(name: string, parent: pulumi.Resource, dependsOn: pulumi.Resource[] = []) {
+function instance(name: string, parent: pulumi.Resource, dependsOn: pulumi.Resource[] = [], extra: Partial<NodeHandle> = {}): NodeHandle {
   const i = new aws.ec2.Instance(name, { ami: "ami-0123456789abcdef0", instanceType: "t3.small" }, { parent, dependsOn });
-  return { name, id: i.id, sshHost: i.publicIp, privateIp: i.privateIp };
+  return { name, resourceName: name, id: i.id, sshHost: i.publicIp, privateIp: i.privateIp, ...extra };
 }
 
-type Topology = { name: string; servers: number; agents: number; autoTokenSharing?: boolean; waitForToken?: boolean };
+type Topology = {
+  name: string; servers: number; agents: number; autoTokenSharing?: boolean; waitForToken?: boolean;
+  /** Per-node settings a `hosts` entry can give (host key known in advance, own port and user). */
+  extra?: (node: string) => Partial<NodeHandle>;
+};
 function deploy(t: Topology) {
   const parent = new Holder(t.name);
+  const node = (role: string, i: number, dependsOn: pulumi.Resource[] = []) => {
+    const name = `${t.name}-${role}-${i}`;
+    return instance(name, parent, dependsOn, t.extra?.(name));
+  };
   const out = joinCluster(parent, {
     clusterName: t.name,
-    servers: Array.from({ length: t.servers }, (_, i) => instance(`${t.name}-server-${i}`, parent)),
-    createAgents: (dependsOn) => Array.from({ length: t.agents }, (_, i) => instance(`${t.name}-agent-${i}`, parent, dependsOn)),
+    servers: Array.from({ length: t.servers }, (_, i) => node("server", i)),
+    createAgents: (dependsOn) => Array.from({ length: t.agents }, (_, i) => node("agent", i, dependsOn)),
     sshUser: "ubuntu",
     sshPrivateKey: pulumi.secret(PRIVATE_KEY),
     k3sVersion: "v1.34.3+k3s1",
@@ -78,12 +102,18 @@ function deploy(t: Topology) {
   return out;
 }
 
+// Known in advance for every node of `known`: what `hostKey` in a hosts entry gives.
+const PRESET = (node: string) => keyOf(`preset ${node}`);
+
 let ha: ReturnType<typeof deploy>;
 before(async () => {
   ha = deploy({ name: "ha", servers: 3, agents: 2 });
   deploy({ name: "lazy", servers: 1, agents: 2, waitForToken: false });
   deploy({ name: "own", servers: 3, agents: 1, autoTokenSharing: false });
   deploy({ name: "own-lazy", servers: 1, agents: 1, autoTokenSharing: false, waitForToken: false });
+  deploy({ name: "known", servers: 3, agents: 1, extra: (node) => ({
+    hostKey: PRESET(node), sshPort: node.includes("agent") ? 2222 : 22, sshUser: node.includes("agent") ? "debian" : undefined,
+  }) });
   await settle(recorder);
 });
 
@@ -101,12 +131,17 @@ function dependsTransitively(from: Registration, on: Registration): boolean {
   }
   return false;
 }
-const ofCluster = (prefix: string) => recorder.registrations.filter((r) => r.name.startsWith(`${prefix}-`));
 const ofNode = (node: string) => recorder.registrations.filter((r) => r.name.startsWith(`${node}-`) || r.name === node);
+const input = (name: string, key: string) => plain(recorder.find(name).rawInputs[key]);
+const nodesOf = (cluster: string, servers: number, agents: number) => [
+  ...Array.from({ length: servers }, (_, i) => `${cluster}-server-${i}`),
+  ...Array.from({ length: agents }, (_, i) => `${cluster}-agent-${i}`),
+];
+const STEPS_AFTER_CLOUD_INIT = ["puppet-agent", "modules", "token-file", "puppet-apply"];
 
 test("the verification resource is a ServerToken dynamic resource declaring its tokens as secret outputs", () => {
   const v = recorder.ofType(SERVER_TOKEN_TYPE);
-  assert.equal(v.length, 3 + 1 + 3 + 1, "one verification per server");
+  assert.equal(v.length, 3 + 1 + 3 + 1 + 3, "one verification per server");
   for (const r of v) {
     for (const key of ["token", "agentToken"]) assert.ok(r.additionalSecretOutputs.includes(key), `${r.name} declares ${key} secret`);
   }
@@ -118,7 +153,7 @@ test("every agent resource depends on the first server's verification (waitForTo
     const instance = recorder.find(agent);
     assert.ok(instance.dependencies.includes(gate.urn), `${agent}'s instance directly depends on the verification`);
     const resources = ofNode(agent);
-    assert.ok(resources.length >= 7, `${agent}: instance and bootstrap steps registered`);
+    assert.deepEqual(resources.map((r) => r.name).sort(), [agent, ...["bootstrap", "cloud-init", "modules", "puppet-agent", "puppet-apply", "token-file"].map((s) => `${agent}-${s}`)].sort());
     for (const r of resources) {
       if (r.type === "k3s:index:NodeBootstrap") continue;
       assert.ok(dependsTransitively(r, gate), `${r.name} must wait for ${gate.name}`);
@@ -137,6 +172,10 @@ test("each further server joins only after the previous server verified, with th
     assert.ok(recorder.find(`ha-server-${i}-token-file`).dependencies.includes(recorder.find("ha-server-0-token").urn));
     // Each verification waits for its own server's puppet apply.
     assert.ok(recorder.find(`ha-server-${i}-token`).dependencies.includes(recorder.find(`ha-server-${i}-puppet-apply`).urn));
+    // The slow preparation does not wait: only the join is serial.
+    for (const step of ["cloud-init", "puppet-agent", "modules"]) {
+      assert.ok(!dependsTransitively(recorder.find(`ha-server-${i}-${step}`), recorder.find("ha-server-0-token")), `ha-server-${i}-${step} runs at once`);
+    }
   }
   // The first server generates the token: no token file, cluster_init in its manifest.
   assert.throws(() => recorder.find("ha-server-0-token-file"));
@@ -144,7 +183,7 @@ test("each further server joins only after the previous server verified, with th
 });
 
 test("the manifests: cluster_init only on the first server, token_file and server_url on joining nodes, no secret", () => {
-  const stdin = (name: string) => recorder.find(name).rawInputs.stdin as string;
+  const stdin = (name: string) => input(name, "stdin") as string;
   const first = stdin("ha-server-0-puppet-apply");
   assert.match(first, /node_type +=> 'server'/);
   assert.match(first, /cluster_init +=> true/);
@@ -158,6 +197,7 @@ test("the manifests: cluster_init only on the first server, token_file and serve
   assert.match(agent, /node_type +=> 'agent'/);
   assert.match(agent, /server_url +=> 'https:\/\/10\.0\.1\.10:6443'/);
   assert.match(agent, /auto_token_sharing +=> false/);
+  for (const m of [first, second, agent]) for (const s of [TOKEN, AGENT_TOKEN, "BEGIN OPENSSH"]) assert.ok(!m.includes(s));
 });
 
 test("no registered input of any resource holds a token or the SSH key in plaintext; they travel as secrets", () => {
@@ -167,30 +207,120 @@ test("no registered input of any resource holds a token or the SSH key in plaint
   const secretHits = recorder.secretOccurrences(TOKEN);
   assert.ok(secretHits.some((w) => w.includes("ha-server-1-token-file.stdin")), "the server token reaches joining servers, as a secret");
   assert.ok(recorder.secretOccurrences(AGENT_TOKEN).some((w) => w.includes("ha-agent-0-token-file.stdin")), "agents get the agent token");
-  assert.ok(recorder.secretOccurrences(PRIVATE_KEY).length > 0);
+  assert.ok(recorder.secretOccurrences(PRIVATE_KEY).some((w) => w.includes("ha-agent-0-puppet-apply.connection")));
+  // The provider's code travels with every RemoteCommand (`__provider`): none of it may be a secret.
+  const provider = recorder.find("ha-server-0-cloud-init").rawInputs.__provider as string;
+  assert.equal(typeof provider, "string");
+  assert.match(provider, /exports\.handler/);
 });
 
-test("bootstrap commands: no secret in the command text, every one bounded by timeout, token steps log nothing", () => {
-  const commands = recorder.ofType("command:remote:Command");
-  assert.ok(commands.length > 20);
-  for (const c of commands) {
-    const create = c.rawInputs.create as string;
-    assert.equal(typeof create, "string", `${c.name} has a plain command text`);
-    assert.match(create, /^timeout -k 10 \d+ /, `${c.name} bounded by timeout`);
-    for (const s of [TOKEN, AGENT_TOKEN, USER_TOKEN, "BEGIN OPENSSH"]) assert.ok(!create.includes(s), `${c.name}'s text holds no secret`);
-    assert.equal(c.rawInputs.environment, undefined, `${c.name} sends no environment`);
-    assert.equal(c.rawInputs.addPreviousOutputInEnv, false);
-    if (/token-file$/.test(c.name)) assert.ok(c.additionalSecretOutputs.includes("stdin"), `${c.name} keeps its echoed stdin secret`);
-    if (/token-file$|kubeconfig$/.test(c.name)) assert.equal(c.rawInputs.logging, "none", `${c.name} logs nothing`);
-    else assert.equal(c.rawInputs.logging, "stdoutAndStderr", `${c.name} streams its progress`);
-    const raw = c.rawInputs.connection as any;
-    const conn = raw.value ?? raw; // the connection may arrive wrapped as a whole secret
-    assert.equal(conn.dialErrorLimit, 60, `${c.name}: dial limit sized for a fresh instance`);
-    assert.equal(conn.perDialTimeout, 30);
-    assert.equal(conn.user, "ubuntu");
+test("bootstrap steps: the scripts they run and undo, bounded by timeout, no secret in any text, token steps log nothing", () => {
+  const commands = recorder.ofType(REMOTE_COMMAND_TYPE);
+  // 5 steps a node, 4 on a first server that generates the token (all but own and own-lazy), a kubeconfig read a cluster.
+  const steps = (servers: number, agents: number, ownToken = false) => 5 * (servers + agents) - (ownToken ? 0 : 1) + 1;
+  assert.equal(commands.length, steps(3, 2) + steps(1, 2) + steps(3, 1, true) + steps(1, 1, true) + steps(3, 1));
+  const as = (script: string, step: keyof typeof STEP_TIMEOUTS, asRoot = true) =>
+    remoteCommand(script, { timeoutSeconds: STEP_TIMEOUTS[step], asRoot, sshUser: "ubuntu" });
+  // What each step runs, and what its delete undoes: `pulumi destroy` gives the machine back clean.
+  const expected: Record<string, { create: string; delete: string; step: keyof typeof STEP_TIMEOUTS }> = {
+    "cloud-init": { create: as(waitForCloudInitScript(STEP_TIMEOUTS.cloudInit), "cloudInit", false), delete: "", step: "cloudInit" },
+    "puppet-agent": { create: as(installPuppetScript(), "puppetAgent"), delete: as(removePuppetScript(), "puppetAgent"), step: "puppetAgent" },
+    modules: { create: as(installModulesScript(DEFAULT_PATHS), "modules"), delete: as(removeModulesScript(DEFAULT_PATHS), "modules"), step: "modules" },
+    "token-file": { create: as(writeTokenFileScript(DEFAULT_PATHS.tokenFile), "tokenFile"), delete: as(removeTokenFileScript(DEFAULT_PATHS.tokenFile), "tokenFile"), step: "tokenFile" },
+    "puppet-apply": { create: as(puppetApplyScript(DEFAULT_PATHS), "apply"), delete: as(uninstallK3sScript(DEFAULT_PATHS), "uninstall"), step: "apply" },
+    kubeconfig: { create: as(readKubeconfigScript(), "kubeconfig"), delete: "", step: "kubeconfig" },
+  };
+  for (const node of nodesOf("ha", 3, 2).concat("ha")) {
+    for (const [step, want] of Object.entries(expected)) {
+      if ((node === "ha") !== (step === "kubeconfig") || (node === "ha-server-0" && step === "token-file")) continue;
+      const name = `${node}-${step}`;
+      assert.equal(input(name, "create"), want.create, `${name} runs ${step}`);
+      assert.equal(input(name, "delete"), want.delete, `${name}'s delete`);
+      assert.equal(input(name, "timeoutSeconds"), STEP_TIMEOUTS[want.step] + 30, `${name}: the local bound leaves the node-side one room`);
+    }
   }
-  assert.ok(recorder.find("ha-kubeconfig").additionalSecretOutputs.includes("stdout"), "the kubeconfig text is a secret output");
-  assert.match(recorder.find("ha-server-0-puppet-apply").rawInputs.create as string, /^timeout -k 10 1200 sudo -n bash -c /);
+  for (const c of commands) {
+    const inputs = plain(c.rawInputs);
+    assert.deepEqual(Object.keys(inputs).sort(), ["__provider", "archiveDigest", "archiveDir", "captureStdout", "connection", "create",
+      "delete", "logUrn", "logging", "rerunOn", "stdin", "timeoutSeconds", "triggers", "update"], `${c.name} sends no environment or other input`);
+    for (const text of [inputs.create, inputs.update, inputs.delete]) {
+      if (text !== "") assert.match(text, /^timeout -k 10 \d+ /, `${c.name} bounded by timeout`);
+      for (const s of [TOKEN, AGENT_TOKEN, USER_TOKEN, "BEGIN OPENSSH"]) assert.ok(!text.includes(s), `${c.name}'s text holds no secret`);
+    }
+    assert.deepEqual(c.additionalSecretOutputs, REMOTE_COMMAND_SECRET_OUTPUTS, `${c.name} keeps connection, stdin and stdout secret`);
+    assert.ok(isSecretInput(c.rawInputs.connection), `${c.name}: the connection (with its key) is a secret as a whole`);
+    if (/token-file$|kubeconfig$/.test(c.name)) assert.equal(inputs.logging, "none", `${c.name} logs nothing`);
+    else assert.equal(inputs.logging, "stdoutAndStderr", `${c.name} streams its progress`);
+    assert.equal(inputs.captureStdout, /kubeconfig$/.test(c.name), `${c.name}: only the kubeconfig read keeps its stdout`);
+    assert.equal(inputs.connection.dialTimeout, DIAL_TIMEOUT_SECONDS, `${c.name}: dial timeout sized for a fresh instance`);
+    assert.equal(inputs.connection.privateKey, PRIVATE_KEY);
+    // The engine's URN of the step, whose type chain runs through every ancestor (the mock monitor keeps only the
+    // parent's, so it is rebuilt here from the parent's URN): lines sent under another URN are not shown under the step.
+    const step = Object.keys(expected).find((s) => c.name.endsWith(`-${s}`))!;
+    const parent = recorder.find(step === "kubeconfig" ? c.name.slice(0, -"-kubeconfig".length) : `${c.name.slice(0, -step.length - 1)}-bootstrap`);
+    assert.equal(inputs.logUrn, `urn:pulumi:test::k3s-cluster::${parent.urn.split("::")[2]}$${REMOTE_COMMAND_TYPE}::${c.name}`, c.name);
+    if (c.name.startsWith("known-")) continue;
+    assert.equal(inputs.connection.user, "ubuntu");
+    assert.equal(inputs.connection.port, 22);
+  }
+  // The module tree travels as an archive, and a changed module re-runs the install and the apply in place.
+  for (const node of nodesOf("ha", 3, 2)) {
+    assert.deepEqual([input(`${node}-modules`, "archiveDir"), input(`${node}-modules`, "archiveDigest"), input(`${node}-modules`, "stdin")], [modulesDir, DIGEST, ""]);
+    assert.deepEqual(input(`${node}-puppet-apply`, "rerunOn"), [DIGEST]);
+    assert.deepEqual(input(`${node}-puppet-apply`, "triggers"), [], "a replacement would uninstall k3s behind the new apply");
+    assert.equal(input(`${node}-cloud-init`, "connection").node, node);
+  }
+  assert.deepEqual(input("ha-kubeconfig", "rerunOn"), [CA_HASH], "a new first server (new CA) is read again");
+  assert.match(input("ha-server-0-puppet-apply", "create"), /^timeout -k 10 1200 sudo -n bash -c /);
+  assert.match(input("ha-server-0-cloud-init", "create"), /^timeout -k 10 900 bash -c /, "waiting for cloud-init needs no root");
+});
+
+test("every step after cloud-init, the verification and the kubeconfig read pin the host key cloud-init recorded", () => {
+  for (const [cluster, servers, agents] of [["ha", 3, 2], ["lazy", 1, 2], ["own", 3, 1]] as const) {
+    for (const node of nodesOf(cluster, servers, agents)) {
+      const cloudInit = recorder.find(`${node}-cloud-init`);
+      assert.equal(plain(cloudInit.rawInputs.connection).hostKey, "", `${node}: first contact trusts the key it is shown`);
+      for (const step of STEPS_AFTER_CLOUD_INIT) {
+        if (step === "token-file" && node === `${cluster}-server-0` && cluster !== "own") continue;
+        const r = recorder.find(`${node}-${step}`);
+        assert.equal(plain(r.rawInputs.connection).hostKey, keyOf(`${node}-cloud-init`), `${r.name} pins cloud-init's key`);
+        assert.ok(r.dependencies.includes(cloudInit.urn), `${r.name} waits for the key to be recorded`);
+      }
+      if (node.includes("-server-")) {
+        assert.equal(input(`${node}-token`, "expectedHostKey"), keyOf(`${node}-cloud-init`), `${node}'s verification pins it too`);
+      }
+    }
+    assert.equal(input(`${cluster}-kubeconfig`, "connection").hostKey, keyOf(`${cluster}-server-0-cloud-init`), "the kubeconfig read too");
+  }
+});
+
+test("a host key known in advance is insisted on from the first contact on; per-node SSH port and user are used everywhere", () => {
+  for (const node of nodesOf("known", 3, 1)) {
+    const agent = node.includes("agent");
+    for (const step of ["cloud-init", ...STEPS_AFTER_CLOUD_INIT]) {
+      if (step === "token-file" && node === "known-server-0") continue;
+      const conn = input(`${node}-${step}`, "connection");
+      assert.equal(conn.hostKey, PRESET(node), `${node}-${step} insists on the given key`);
+      assert.deepEqual([conn.port, conn.user], agent ? [2222, "debian"] : [22, "ubuntu"], `${node}-${step}`);
+      if (step === "puppet-apply") assert.match(input(`${node}-${step}`, "create"), /^timeout -k 10 1200 sudo -n bash -c /, "root through sudo for a non-root user");
+    }
+    if (!agent) {
+      assert.equal(input(`${node}-token`, "expectedHostKey"), PRESET(node));
+      assert.equal(input(`${node}-token`, "sshPort"), 22);
+      assert.equal(input(`${node}-token`, "username"), "ubuntu");
+    }
+  }
+  assert.equal(input("known-kubeconfig", "connection").hostKey, PRESET("known-server-0"));
+});
+
+test("each verification's revision follows what its server applied: the module digest and its manifest", () => {
+  const revisions = nodesOf("ha", 3, 0).map((node) => {
+    const manifest = input(`${node}-puppet-apply`, "stdin") as string;
+    const revision = input(`${node}-token`, "revision");
+    assert.equal(revision, createHash("sha256").update(`${DIGEST}\0${manifest}`).digest("hex"), node);
+    return revision;
+  });
+  assert.equal(new Set(revisions).size, 3, "each server has its own manifest, so its own revision");
 });
 
 test("outputs: token, agentToken and kubeconfig are secrets; the kubeconfig points at apiEndpoint, named after the cluster", async () => {
@@ -222,8 +352,8 @@ test("autoTokenSharing off: the user's token is written on every node and the ve
   for (const node of ["own-server-0", "own-server-1", "own-server-2", "own-agent-0"]) {
     const tf = recorder.find(`${node}-token-file`);
     assert.ok(recorder.secretOccurrences(USER_TOKEN).some((w) => w.includes(`${node}-token-file.stdin`)), `${node} gets the user token`);
-    assert.equal(tf.rawInputs.logging, "none");
-    assert.match(recorder.find(`${node}-puppet-apply`).rawInputs.stdin as string, /token_file/);
+    assert.equal(plain(tf.rawInputs.logging), "none");
+    assert.match(input(`${node}-puppet-apply`, "stdin"), /token_file/);
   }
   const v = recorder.find("own-server-0-token");
   assert.ok(recorder.secretOccurrences(USER_TOKEN).some((w) => w.includes("own-server-0-token.expectedToken")), "verification proves the server took it");
