@@ -223,11 +223,10 @@ pause() {
     return 0
   fi
   if $events; then
-    # Standard input doubles as the clock: a line (`stop`) or its end arrives at once, else the tick passes.
+    # Standard input doubles as the clock: its end arrives at once, else the tick passes (lines are ignored).
     IFS= read -r -t "$secs" line
     local rc=$?
     if [ "$rc" -ne 0 ] && [ "$rc" -le 128 ]; then finish 3; fi
-    if [ "$rc" -eq 0 ] && [ "$line" = stop ]; then finish 3; fi
     return 0
   fi
   sleep "$secs"
@@ -236,8 +235,8 @@ pause() {
 stdin_closed() {
   local line
   read -r -t 0 || return 1               # nothing pending: still open
-  IFS= read -r -t 0.001 line && [ "$line" != stop ] && return 1
-  return 0                               # EOF or `stop`
+  IFS= read -r -t 0.001 line && return 1 # a line, ignored
+  return 0                               # end of input
 }
 
 # --- helpers for the steps -----------------------------------------------------------------------------
@@ -307,8 +306,8 @@ url_host() {
 pinned_config() {   # PATH [USER PASSWORD]
   url_host
   local cfg="url = \"https://$REPLY:$api_port$1\"
-connect-to = \"::127.0.0.1:$api_port\"
-cacert = \"$tmp/cacerts\""
+connect-to = \"::127.0.0.1:$api_port\""
+  conf_quote "$tmp/cacerts"; cfg+=$'\n'"cacert = $REPLY"
   if [ $# -ge 3 ]; then
     conf_quote "$2:$3"
     cfg+=$'\n'"user = $REPLY"
@@ -369,11 +368,13 @@ step_node_ready() {
     detail="node $node_name Ready=? (no admin client certificate in $tls yet)"
     return 1
   fi
+  local files
+  conf_quote "$tls/server-ca.crt"; files="cacert = $REPLY"
+  conf_quote "$tls/client-admin.crt"; files+=$'\n'"cert = $REPLY"
+  conf_quote "$tls/client-admin.key"; files+=$'\n'"key = $REPLY"
   curl_run "url = \"https://127.0.0.1:$api_port/api/v1/nodes/$node_name\"
 header = \"Accept: application/json\"
-cacert = \"$tls/server-ca.crt\"
-cert = \"$tls/client-admin.crt\"
-key = \"$tls/client-admin.key\""
+$files"
   local status=
   if [ "$http_code" = 200 ] && [[ $body =~ \{[^{}]*\"type\":\ *\"Ready\"[^{}]*\} ]] &&
     [[ ${BASH_REMATCH[0]} =~ \"status\":\ *\"([A-Za-z]+)\" ]]; then
@@ -470,10 +471,12 @@ ca_hashes() {   # FILE -> REPLY: "hash-of-bytes [hash-of-root-DER]"
 
 step_auth() {
   url_host
-  curl_run "url = \"https://$REPLY:$api_port/cacerts\"
+  local url="url = \"https://$REPLY:$api_port/cacerts\""
+  conf_quote "$tmp/cacerts"
+  curl_run "$url
 connect-to = \"::127.0.0.1:$api_port\"
 insecure
-output = \"$tmp/cacerts\""
+output = $REPLY"
   if [ "$http_code" != 200 ]; then
     if [ "$http_code" = 000 ]; then detail="GET /cacerts: no answer from 127.0.0.1:$api_port ($curl_err)"; else detail="GET /cacerts: HTTP $http_code"; fi
     return 1
