@@ -1,7 +1,9 @@
-// The program under Pulumi mocks: topology, naming, parenting, security-group rules, host hardening.
+// The program on EC2 under Pulumi mocks: topology, naming, parenting, security-group rules, host hardening, and
+// how the node-side steps reach each instance. (A `hosts` stack has its own file: it must load no AWS code at all.)
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -18,6 +20,10 @@ interface Registered {
 }
 const registered: Registered[] = [];
 let amiLookups = 0;
+const publicIps = new Map<string, string>();
+const SERVER_TOKEN_TYPE = "pulumi-nodejs:dynamic/k3s:ServerToken";
+const REMOTE_COMMAND_TYPE = "pulumi-nodejs:dynamic/k3s:RemoteCommand";
+const hostKeyOf = (node: string) => "SHA256:" + createHash("sha256").update(node).digest("base64").replace(/=+$/, "");
 
 pulumi.runtime.setMocks(
   {
@@ -28,18 +34,20 @@ pulumi.runtime.setMocks(
         state.publicKeyOpenssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGenerated generated";
         state.privateKeyOpenssh = "-----BEGIN OPENSSH PRIVATE KEY-----\nGENERATEDKEY\n-----END OPENSSH PRIVATE KEY-----\n";
       }
-      if (args.type === "pulumi-nodejs:dynamic:Resource") {
+      if (args.type === SERVER_TOKEN_TYPE) {
         const report = { ok: true, serverUrl: "https://10.0.0.1:6443", caHash: "ab".repeat(32), hostKeyFingerprint: "SHA256:mock", steps: [] };
         Object.assign(state, { token: "K10" + "ab".repeat(32) + "::server:" + "c".repeat(32), agentToken: "K10" + "ab".repeat(32) + "::node:" + "d".repeat(32), caHash: report.caHash, serverUrl: report.serverUrl, hostKeyFingerprint: report.hostKeyFingerprint, report });
       }
-      if (args.type === "command:remote:Command") {
-        state.stdout = args.name.endsWith("kubeconfig") ? K3S_YAML : "Notice: Applied catalog";
-        state.stderr = "";
+      if (args.type === REMOTE_COMMAND_TYPE) {
+        // As the provider: the key the node showed (one per node), stdout only for a step that captures it.
+        state.hostKey = hostKeyOf(args.name.replace(/-(cloud-init|puppet-agent|modules|token-file|puppet-apply)$/, ""));
+        state.stdout = args.inputs.captureStdout ? K3S_YAML : "";
       }
       if (args.type === "aws:ec2/instance:Instance") {
         const n = registered.filter((r) => r.type === args.type).length;
         state.privateIp = `10.0.0.${n}`;
         state.publicIp = `203.0.113.${n}`;
+        publicIps.set(args.name, state.publicIp as string);
       }
       return { id: `${args.name}-id`, state };
     },
@@ -55,7 +63,7 @@ pulumi.runtime.setMocks(
   false,
 );
 
-import { Recorder } from "../helpers/recorder-orchestration";
+import { Recorder, plain, settle as registrationsSettled } from "../helpers/recorder-orchestration";
 import { ClusterComponent } from "../../components/cluster";
 
 const recorder = new Recorder();
@@ -72,8 +80,8 @@ function settle<T>(o: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => o.apply(resolve));
 }
 
-async function build(name: string, servers: number, agents: number) {
-  const config = loadConfig({ ...BASE, "k3s-cluster:clusterName": name, "k3s-cluster:servers": String(servers), "k3s-cluster:agents": String(agents) });
+async function build(name: string, servers: number, agents: number, extra: Record<string, string> = {}) {
+  const config = loadConfig({ ...BASE, "k3s-cluster:clusterName": name, "k3s-cluster:servers": String(servers), "k3s-cluster:agents": String(agents), ...extra });
   const cluster = new ClusterComponent(name, { config, modulesDir });
   const ips = await settle(pulumi.all([cluster.serverPrivateIps, cluster.agentPrivateIps, cluster.serverUrl, cluster.apiEndpoint]));
   return { cluster, ips, mine: registered.filter((r) => r.name.startsWith(`${name}-`)) };
@@ -157,6 +165,41 @@ describe("ClusterComponent under mocks", () => {
     assert.match(keyPair?.inputs.publicKey, /^ssh-ed25519 .*Generated/);
     assert.deepEqual(recorder.plaintextOccurrences("GENERATEDKEY"), [], "the generated private key is never a plaintext input");
     assert.ok(recorder.secretOccurrences("GENERATEDKEY").length > 0, "it does reach the SSH connections, as a secret");
+  });
+
+  it("each node's steps are <node>-<step> and reach that instance's public IP as the image's user, pinned after first contact", async () => {
+    await build("reach", 3, 2);
+    await registrationsSettled(recorder);
+    const nodes = ["reach-server-0", "reach-server-1", "reach-server-2", "reach-agent-0", "reach-agent-1"];
+    const steps = recorder.registrations.filter((r) => r.type === REMOTE_COMMAND_TYPE && r.name.startsWith("reach-"));
+    assert.deepEqual(steps.map((r) => r.name).sort(), [
+      ...nodes.flatMap((n) => ["cloud-init", "puppet-agent", "modules", "puppet-apply", ...(n === "reach-server-0" ? [] : ["token-file"])].map((s) => `${n}-${s}`)),
+      "reach-kubeconfig",
+    ].sort());
+    for (const r of steps) {
+      const node = r.name === "reach-kubeconfig" ? "reach-server-0" : nodes.find((n) => r.name.startsWith(`${n}-`))!;
+      const conn = plain(r.rawInputs.connection);
+      assert.deepEqual([conn.host, conn.port, conn.user], [publicIps.get(node), 22, "ubuntu"], r.name);
+      assert.equal(conn.privateKey, BASE["k3s-cluster:sshPrivateKey"]);
+      assert.equal(conn.hostKey, r.name.endsWith("-cloud-init") ? "" : hostKeyOf(node), `${r.name}: the key ${node} showed at first contact`);
+    }
+    for (const server of nodes.slice(0, 3)) {
+      const v = plain(recorder.find(`${server}-token`).rawInputs);
+      assert.deepEqual([v.serverId, v.host, v.sshPort, v.username, v.expectedHostKey, v.nodeName],
+        [`${server}-id`, publicIps.get(server), 22, "ubuntu", hostKeyOf(server), server], "the verification reaches the same machine the same way");
+    }
+  });
+
+  it("a custom image's login user is the one every step and the verification log in as, through sudo", async () => {
+    await build("custom", 1, 1, { "k3s-cluster:ami": "ami-0abc1234", "k3s-cluster:sshUser": "admin" });
+    await registrationsSettled(recorder);
+    const steps = recorder.registrations.filter((r) => r.type === REMOTE_COMMAND_TYPE && r.name.startsWith("custom-"));
+    assert.equal(steps.length, 4 + 5 + 1);
+    for (const r of steps) assert.equal(plain(r.rawInputs.connection).user, "admin", r.name);
+    assert.match(plain(recorder.find("custom-agent-0-puppet-apply").rawInputs.create), /^timeout -k 10 1200 sudo -n bash -c /);
+    assert.equal(plain(recorder.find("custom-server-0-token").rawInputs.username), "admin");
+    const instances = registered.filter((r) => r.type === "aws:ec2/instance:Instance" && r.name.startsWith("custom-"));
+    assert.deepEqual(instances.map((i) => i.inputs.ami), ["ami-0abc1234", "ami-0abc1234"]);
   });
 
   it("parents every child to the component", async () => {
