@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { validateConfig } from "../../components/config";
+import { EC2_ONLY_KEYS, validateConfig } from "../../components/config";
 
 const BASE = {
   "k3s-cluster:clusterName": "demo",
@@ -85,5 +85,117 @@ describe("stack configuration rules", () => {
   it("reports every problem at once", () => {
     const m = messages({ "k3s-cluster:servers": "2", "k3s-cluster:tokenTimeout": "5", "k3s-cluster:pollIntervall": "1" });
     assert.equal(m.length, 3, m.join("\n"));
+  });
+});
+
+describe("k3s-cluster:hosts (machines you already have)", () => {
+  const KEY = BASE["k3s-cluster:sshPrivateKey"];
+  const FINGERPRINT = "SHA256:uA6Lh0xq4S3m+9fQe/2WcXr1vTn8KpZ5yJbD7gHsMoE";
+  type Host = { name?: string; address?: string; role?: string; [k: string]: unknown };
+  const server = (name: string, address: string, extra: Partial<Host> = {}): Host => ({ name, address, role: "server", ...extra });
+  const agent = (name: string, address: string, extra: Partial<Host> = {}): Host => ({ name, address, role: "agent", ...extra });
+  const raw = (hosts: unknown, extra: Record<string, string> = {}) => ({
+    "k3s-cluster:clusterName": "edge", "k3s-cluster:sshPrivateKey": KEY,
+    "k3s-cluster:hosts": typeof hosts === "string" ? hosts : JSON.stringify(hosts), ...extra,
+  });
+  const problems = (hosts: unknown, extra: Record<string, string> = {}) => {
+    const r = validateConfig(raw(hosts, extra));
+    return r.ok ? [] : r.messages;
+  };
+  /** The hosts value as it appears at the end of a message about the whole list. */
+  const given = (hosts: unknown) => `(got ${JSON.stringify(JSON.stringify(hosts))})`;
+
+  it("accepts a list without any EC2 setting: counts from the roles, ports as numbers, adminCidrs not needed", () => {
+    const r = validateConfig(raw([
+      agent("a0", "203.0.113.20", { sshUser: "debian", sshPort: "2222" }),
+      server("s0", "203.0.113.10", { privateAddress: "10.0.0.10", hostKey: FINGERPRINT }),
+      server("s1", "s1.edge.example.net"), server("s2", "2001:db8::12"),
+    ]));
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.config.servers, 3);
+    assert.equal(r.config.agents, 1);
+    assert.equal(r.config.hosts![0].sshPort, 2222);
+    assert.equal(r.config.hosts![1].hostKey, FINGERPRINT);
+    assert.deepEqual(r.config.adminCidrs, []);
+    // The same address on another port is another machine (or the same one's other sshd): allowed.
+    assert.ok(validateConfig(raw([server("s0", "203.0.113.10", { privateAddress: "10.0.0.1" }), agent("a0", "203.0.113.10", { sshPort: 2222, privateAddress: "10.0.0.2" })])).ok);
+  });
+
+  it("refuses every EC2-only key together with hosts, naming both keys and the value given", () => {
+    const values: Record<(typeof EC2_ONLY_KEYS)[number], string> = {
+      servers: "3", agents: "2", serverInstanceType: "t3.large", agentInstanceType: "t4g.small", ami: "ami-0abc1234",
+      sshPublicKey: BASE["k3s-cluster:sshPublicKey"], adminCidrs: '["203.0.113.0/24"]', vpcId: "vpc-0abc1234",
+      subnetIds: '["subnet-0a"]', tags: '{"team":"edge"}',
+    };
+    for (const key of EC2_ONLY_KEYS) {
+      assert.deepEqual(problems([server("s0", "203.0.113.10")], { [`k3s-cluster:${key}`]: values[key] }), [
+        `k3s-cluster:${key} applies only to EC2 instances and cannot be combined with k3s-cluster:hosts (the hosts list gives the machines, their roles and addresses) (got ${JSON.stringify(values[key])})`,
+      ]);
+    }
+  });
+
+  it("requires sshPrivateKey with hosts: nothing else could log in to them", () => {
+    const { ["k3s-cluster:sshPrivateKey"]: _key, ...withoutKey } = raw([server("s0", "203.0.113.10")]);
+    const r = validateConfig(withoutKey);
+    assert.deepEqual(r.ok ? [] : r.messages, [
+      "k3s-cluster:sshPrivateKey is required with k3s-cluster:hosts: the key that logs in to those machines (pulumi config set --secret k3s-cluster:sshPrivateKey < key) (got (secret value hidden))",
+    ]);
+  });
+
+  it("refuses an even number of servers, and a list without any", () => {
+    const two = [server("s0", "203.0.113.10"), server("s1", "203.0.113.11"), agent("a0", "203.0.113.20")];
+    assert.deepEqual(problems(two), [
+      `k3s-cluster:hosts must hold 1, 3, 5 or 7 hosts with role "server" (embedded etcd needs an odd count for a majority); it holds 2 ${given(two)}`,
+    ]);
+    const agentsOnly = [agent("a0", "203.0.113.20")];
+    assert.deepEqual(problems(agentsOnly), [
+      `k3s-cluster:hosts must hold 1, 3, 5 or 7 hosts with role "server" (embedded etcd needs an odd count for a majority); it holds 0 ${given(agentsOnly)}`,
+    ]);
+  });
+
+  it("refuses a repeated name, SSH address:port or private address, naming both hosts", () => {
+    const sameName = [server("s0", "203.0.113.10"), agent("s0", "203.0.113.20")];
+    assert.deepEqual(problems(sameName), [`k3s-cluster:hosts must not repeat a name: hosts[0] and hosts[1] both have s0 ${given(sameName)}`]);
+    const sameSsh = [server("s0", "203.0.113.10", { privateAddress: "10.0.0.1" }), agent("a0", "203.0.113.10", { sshPort: 22, privateAddress: "10.0.0.2" })];
+    assert.deepEqual(problems(sameSsh), [`k3s-cluster:hosts must not repeat a SSH address: hosts[0] and hosts[1] both have 203.0.113.10:22 ${given(sameSsh)}`]);
+    // Without privateAddress a host is reached by the others at its address: that counts as its private one.
+    const samePrivate = [server("s0", "10.0.0.1"), agent("a0", "203.0.113.20", { privateAddress: "10.0.0.1" })];
+    assert.deepEqual(problems(samePrivate), [`k3s-cluster:hosts must not repeat a private address: hosts[0] and hosts[1] both have 10.0.0.1 ${given(samePrivate)}`]);
+  });
+
+  it("names the host and field of a problem inside the list, with that field's value", () => {
+    assert.deepEqual(problems([server("s0", "203.0.113.10"), { name: "a0", address: "203.0.113.20" }]), [
+      'k3s-cluster:hosts[1].role must be "server" or "agent" (got not set)',
+    ]);
+    assert.deepEqual(problems([server("s0", "203.0.113.10", { hostKey: "MD5:16:27:ac:a5:76:28:2d:36" })]), [
+      'k3s-cluster:hosts[0].hostKey must be the SHA256:<43 base64 characters> fingerprint `ssh-keygen -lf` prints for the host key (got "MD5:16:27:ac:a5:76:28:2d:36")',
+    ]);
+    assert.deepEqual(problems([server("Edge_S0", "203.0.113.10")]), [
+      'k3s-cluster:hosts[0].name must be a DNS-1123 label: it becomes the Kubernetes node name (got "Edge_S0")',
+    ]);
+    assert.deepEqual(problems([server("s0", "ssh://203.0.113.10:22")]), [
+      'k3s-cluster:hosts[0].address must be an IP address or host name this machine reaches over SSH (got "ssh://203.0.113.10:22")',
+    ]);
+    assert.deepEqual(problems([server("s0", "203.0.113.10", { sshPort: 70000 })]), [
+      "k3s-cluster:hosts[0].sshPort must be a port number 1-65535 (got 70000)",
+    ]);
+    assert.deepEqual(problems([server("s0", "203.0.113.10", { sshUser: "Admin User" })]), [
+      'k3s-cluster:hosts[0].sshUser must be a Unix user name (got "Admin User")',
+    ]);
+    // A misspelt field is refused rather than ignored (a `user` would otherwise silently log in as the default).
+    assert.deepEqual(problems([server("s0", "203.0.113.10", { user: "debian" })]), [
+      'k3s-cluster:hosts[0] must be an object with name, address and role (got {"name":"s0","address":"203.0.113.10","role":"server","user":"debian"})',
+    ]);
+  });
+
+  it("refuses a value that is not a JSON list of hosts", () => {
+    assert.deepEqual(problems("edge-s0,edge-a0"), ['k3s-cluster:hosts must be a JSON list of {name, address, role, …} objects (got "edge-s0,edge-a0")']);
+    assert.deepEqual(problems(["edge-s0"]), ['k3s-cluster:hosts[0] must be an object with name, address and role (got "edge-s0")']);
+  });
+
+  it("without hosts, adminCidrs is required (EC2 instances get security groups from it)", () => {
+    const { ["k3s-cluster:adminCidrs"]: _cidrs, ...ec2 } = BASE;
+    const r = validateConfig(ec2);
+    assert.deepEqual(r.ok ? [] : r.messages, ["k3s-cluster:adminCidrs is required (got not set)"]);
   });
 });
