@@ -76,8 +76,10 @@ before(async () => {
 const input = (name: string, key: string) => plain(recorder.find(name).rawInputs[key]);
 
 test("a hosts stack registers no AWS or TLS resource, calls no invoke and loads no AWS or TLS code", () => {
-  const types = new Set(recorder.registrations.map((r) => r.type));
-  assert.deepEqual([...types].sort(), ["k3s:index:Cluster", "k3s:index:NodeBootstrap", REMOTE_COMMAND_TYPE, SERVER_TOKEN_TYPE].sort());
+  const types = [...new Set(recorder.registrations.map((r) => r.type))];
+  assert.ok(types.includes(REMOTE_COMMAND_TYPE) && types.includes(SERVER_TOKEN_TYPE), types.join(" "));
+  // Components and this program's own dynamic resources only: nothing needs a provider plugin.
+  assert.deepEqual(types.filter((t) => !/^(k3s:index:|pulumi-nodejs:dynamic\/k3s:)/.test(t)), []);
   assert.deepEqual(invokes, [], "no image, zone or VPC lookup");
   const loaded = Object.keys(require.cache);
   assert.ok(loaded.some((f) => f.endsWith(`${path.sep}hosts-topology.ts`)), "the module list is real: it holds the hosts topology");
@@ -89,8 +91,7 @@ test("a hosts stack registers no AWS or TLS resource, calls no invoke and loads 
 
 test("resources are named <cluster>-<host>-<step>; the first server, which generates the token, has no token file", () => {
   const names = recorder.registrations.map((r) => r.name);
-  const perHost = new RegExp(`^edge-(${HOSTS.map((h) => h.name).join("|")})-[a-z]+(-[a-z]+)*$`);
-  assert.deepEqual(names.filter((n) => n !== "edge" && n !== "edge-kubeconfig" && !perHost.test(n)), [], "every resource belongs to the cluster or one host");
+  assert.deepEqual(names.filter((n) => n !== "edge" && !n.startsWith("edge-")), [], "every resource is named after the cluster");
   const expected = [
     ...HOSTS.flatMap((h) => [`edge-${h.name}-bootstrap`, ...STEPS.map((s) => `edge-${h.name}-${s}`)]),
     ...HOSTS.filter((h) => h.role === "server").map((h) => `edge-${h.name}-token`),
