@@ -114,6 +114,7 @@ function runOnce(p: NodeCheckParams, st: State, ch: ssh2.ClientChannel): Promise
     let overdue = false;
     let stopTimer: NodeJS.Timeout | undefined;
     const stop = () => {
+      if (stopTimer) return;
       ch.end();
       stopTimer = setTimeout(() => ch.close(), STOP_MS);
     };
@@ -126,11 +127,13 @@ function runOnce(p: NodeCheckParams, st: State, ch: ssh2.ClientChannel): Promise
         buffered = buffered.slice(nl + 1);
         const decided = st.result !== undefined;
         onEvent(p, st, line);
-        // Decided: the script exits by itself; stdin closing too makes sure it does.
-        if (!decided && st.result) ch.end();
+        // Decided: the script exits by itself; its stdin closing, then its channel, make sure it does.
+        if (!decided && st.result) stop();
       }
     });
     ch.stderr.on("data", (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString("utf8"); });
+    // A channel whose connection died errors on write; its close (handled below) says what happened.
+    ch.on("error", () => undefined);
     ch.on("exit", (code: number | null, signal?: string) => { exit = { code, signal }; });
     ch.on("close", () => {
       clearTimeout(guard);
