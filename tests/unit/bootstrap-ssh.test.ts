@@ -84,10 +84,12 @@ async function logged<T>(fn: () => Promise<T>): Promise<{ value?: T; error?: Err
   const write = process.stderr.write;
   let lines = "";
   process.stderr.write = ((chunk: any) => { lines += String(chunk); return true; }) as typeof process.stderr.write;
+  // The dialer's own "waiting for SSH" notice (a busy machine) is not the step's output.
+  const steps = () => lines.split("\n").filter((l) => !l.startsWith("waiting for SSH")).join("\n");
   try {
-    return { value: await fn(), lines };
+    return { value: await fn(), lines: steps() };
   } catch (error) {
-    return { error: error as Error, lines };
+    return { error: error as Error, lines: steps() };
   } finally {
     process.stderr.write = write;
   }
