@@ -81,6 +81,8 @@ export interface NodeBootstrapArgs {
    * A component's `dependsOn` does not reach its children, hence this argument.
    */
   joinAfter?: pulumi.Input<pulumi.Resource>[];
+  /** Resources every step waits for (the cluster policy: a refused change touches no node). */
+  after?: pulumi.Input<pulumi.Resource>[];
 }
 
 export class NodeBootstrap extends pulumi.ComponentResource {
@@ -109,7 +111,7 @@ export class NodeBootstrap extends pulumi.ComponentResource {
       connection: connectionArgs(args.ssh, node),
       create: cmd(waitForCloudInitScript(STEP_TIMEOUTS.cloudInit), STEP_TIMEOUTS.cloudInit, false),
       timeoutSeconds: STEP_TIMEOUTS.cloudInit,
-    }, child);
+    }, { ...child, dependsOn: args.after ?? [] });
     this.hostKey = args.ssh.hostKey ? pulumi.output(args.ssh.hostKey) : cloudInit.hostKey;
     const connection = connectionArgs({ ...args.ssh, hostKey: this.hostKey }, node);
 

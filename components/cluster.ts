@@ -56,6 +56,8 @@ export class ClusterComponent extends pulumi.ComponentResource {
       pollInterval: c.pollInterval,
       apiEndpoint: topology.apiEndpoint,
       modulesDir: args.modulesDir,
+      drainTimeout: c.drainTimeout,
+      serversKey: c.hosts ? "hosts" : "servers",
     });
 
     this.serverPublicIps = pulumi.all(servers.map((s) => s.sshHost));

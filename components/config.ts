@@ -94,6 +94,7 @@ const settings = z.object({
     tokenTimeout: z.preprocess(num, z.number({ message: "must be a number" }).min(30, "must be between 30 and 600 seconds").max(600, "must be between 30 and 600 seconds")).default(300),
     pollInterval: z.preprocess(num, z.number({ message: "must be a number" }).min(0.5, "must be between 0.5 and 60 seconds").max(60, "must be between 0.5 and 60 seconds")).default(2),
     token: z.string().min(16, "must be at least 16 characters").optional(),
+    drainTimeout: z.preprocess(num, z.number({ message: "must be a number" }).int("must be a whole number of seconds").min(0, "must be between 0 (no drain) and 3600 seconds").max(3600, "must be between 0 (no drain) and 3600 seconds")).default(120),
     tags: z.preprocess(json, z.record(z.string(), z.string(), { message: "must be a JSON object of string tags" })).optional(),
   });
 

@@ -5,6 +5,8 @@
 //   outputs: token, agentToken, kubeconfig (secrets) and the verification report
 import * as pulumi from "@pulumi/pulumi";
 import { NodeBootstrap, SshTarget } from "./bootstrap";
+import { ClusterPolicy } from "./cluster-policy";
+import { NodeMembership } from "./membership";
 import { DEFAULT_PATHS } from "./bootstrap-scripts";
 import { fetchKubeconfig } from "./kubeconfig";
 import { renderManifest } from "./puppet-manifest";
@@ -51,6 +53,10 @@ export interface JoinArgs {
   /** Public address kubectl uses (bare host or URL); added to every server's tls-san. */
   apiEndpoint: pulumi.Input<string>;
   modulesDir?: string;
+  /** Seconds a removed node may take to drain before the removal stops, naming the pods; 0 skips the drain. */
+  drainTimeout?: number;
+  /** Which setting declares the servers, for the policy's messages: `servers` (EC2) or `hosts`. */
+  serversKey?: string;
 }
 
 export interface JoinOutputs {
@@ -60,7 +66,11 @@ export interface JoinOutputs {
   verification: pulumi.Output<PublicVerificationReport>;
   verifications: ServerToken[];
   agents: NodeHandle[];
+  /** Every node's membership, in the order servers then agents. */
+  members: NodeMembership[];
 }
+
+export const DEFAULT_DRAIN_TIMEOUT = 120;
 
 function hostOf(endpoint: string): string {
   const m = /^https:\/\/\[?([^\]/]+?)\]?(:\d+)?(\/.*)?$/.exec(endpoint);
@@ -83,7 +93,14 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
     binarySha256: args.k3sBinarySha256, tokenTimeout: args.tokenTimeout,
   };
 
+  // Refuses a downgrade, a skipped minor version or too many servers leaving at once, before any node is touched.
+  const policy = new ClusterPolicy(`${args.clusterName}-policy`, {
+    k3sVersion: args.k3sVersion,
+    serversKey: args.serversKey ?? "servers",
+    servers: args.servers.map((s) => s.name),
+  }, { parent });
   const verifications: ServerToken[] = [];
+  const serverBootstraps: NodeBootstrap[] = [];
   let firstHostKey: pulumi.Output<string> | undefined;
   for (const [i, server] of args.servers.entries()) {
     const previous = verifications[i - 1];
@@ -105,8 +122,10 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       ssh: ssh(server), manifest, token, modulesDir: args.modulesDir,
       // One etcd join at a time: parallel joins fail with "too many learner members".
       joinAfter: previous ? [previous] : [],
+      after: [policy],
     }, { parent });
     firstHostKey ??= bootstrap.hostKey;
+    serverBootstraps.push(bootstrap);
     verifications.push(new ServerToken(`${server.resourceName}-token`, {
       serverId: server.id,
       host: server.sshHost,
@@ -126,17 +145,42 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
   const gate = verifications[0];
   const agents = args.createAgents(args.waitForToken ? [gate] : []);
   const agentToken = userToken ?? gate.agentToken;
+  const agentBootstraps: NodeBootstrap[] = [];
   for (const agent of agents) {
     const manifest = pulumi.output(serverUrl).apply((url) => renderManifest({
       ...common, nodeType: "agent", clusterInit: false, waitForService: true, tokenFile: DEFAULT_PATHS.tokenFile, serverUrl: url,
       nodeName: agent.name, tlsSan: [],
     }));
-    new NodeBootstrap(agent.resourceName, {
+    agentBootstraps.push(new NodeBootstrap(agent.resourceName, {
       ssh: ssh(agent), manifest, token: agentToken, modulesDir: args.modulesDir,
       // Without waitForToken nothing holds the agent back: its join waits only for the token it needs
       // (the verification's output) or, with a user-supplied token, for nothing — k3s-agent retries.
       joinAfter: args.waitForToken ? [gate] : [],
-    }, { parent });
+      after: [policy],
+    }, { parent }));
+  }
+
+  // Each node's membership, kept by the first server: created once the node is a Ready member; deleted
+  // (the node cordoned, drained and its Node deleted, so a server also leaves etcd) before the node's own
+  // steps undo themselves. The first server's own membership is kept by itself, so it is removed only with it.
+  const via = ssh(first, firstHostKey);
+  const drainSeconds = args.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT;
+  const members: NodeMembership[] = [];
+  for (const [i, server] of args.servers.entries()) {
+    members.push(new NodeMembership(`${server.resourceName}-member`, {
+      node: server.name, role: "server", via, viaName: first.name,
+      timeoutSeconds: args.tokenTimeout, drainSeconds, revision: serverBootstraps[i].revision,
+    }, {
+      parent,
+      // Servers leave one at a time (each removal waits for the next server's): etcd keeps its majority.
+      dependsOn: [serverBootstraps[i].applied, verifications[i], gate, ...(i > 0 ? [members[i - 1]] : [])],
+    }));
+  }
+  for (const [i, agent] of agents.entries()) {
+    members.push(new NodeMembership(`${agent.resourceName}-member`, {
+      node: agent.name, role: "agent", via, viaName: first.name,
+      timeoutSeconds: args.tokenTimeout, drainSeconds, revision: agentBootstraps[i].revision,
+    }, { parent, dependsOn: [agentBootstraps[i].applied, gate] }));
   }
 
   const kubeconfig = fetchKubeconfig(`${args.clusterName}-kubeconfig`, {
@@ -153,5 +197,6 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
     verification: gate.report,
     verifications,
     agents,
+    members,
   };
 }

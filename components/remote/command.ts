@@ -100,28 +100,37 @@ async function runOn(p: RemoteCommandProps, command: string, phase: string): Pro
   try {
     const dialed = await ssh.dial(p.connection, (line) => log.say(line, { ephemeral: true }));
     try {
-      const out = lineSplitter((line) => log.say(line));
-      const err = lineSplitter((line) => log.say(line, { error: true }));
-      const result = await ssh.exec(dialed.client, command, {
-        stdin: p.archiveDir ? () => tarStream(p.archiveDir) : p.stdin,
-        timeoutMs: p.timeoutSeconds * 1000,
-        onStdout: p.logging === "stdoutAndStderr" ? (t) => out.push(t) : undefined,
-        onStderr: p.logging !== "none" ? (t) => err.push(t) : undefined,
-      });
-      out.end();
-      err.end();
-      if (result.code !== 0) {
-        // The step's own stderr says why; stdout is left out when it may hold what the step reads back.
-        const why = p.logging === "none" ? "(output not shown for this step)" : tail(result.stderr, 15) || tail(result.stdout, 15);
-        throw new Error(`${name} failed with exit code ${result.code} on ${p.connection.host}: ${why}`);
-      }
-      return { stdout: result.stdout, hostKey: dialed.hostKey };
+      return await execOn(p, dialed, command, name, log);
+    } catch (err) {
+      // Every failure names the node and the phase; the step's own failures already do.
+      const message = (err as Error).message;
+      throw message.startsWith(name) ? err : new Error(`${name} on ${p.connection.host}: ${message}`);
     } finally {
       dialed.client.end();
     }
   } finally {
     await log.flush();
   }
+}
+
+async function execOn(p: RemoteCommandProps, dialed: ssh.Dialed, command: string, name: string,
+  log: engineLog.EngineLogger): Promise<{ stdout: string; hostKey: string }> {
+  const out = lineSplitter((line) => log.say(line));
+  const err = lineSplitter((line) => log.say(line, { error: true }));
+  const result = await ssh.exec(dialed.client, command, {
+    stdin: p.archiveDir ? () => tarStream(p.archiveDir) : p.stdin,
+    timeoutMs: p.timeoutSeconds * 1000,
+    onStdout: p.logging === "stdoutAndStderr" ? (t) => out.push(t) : undefined,
+    onStderr: p.logging !== "none" ? (t) => err.push(t) : undefined,
+  });
+  out.end();
+  err.end();
+  if (result.code !== 0) {
+    // The step's own stderr says why; stdout is left out when it may hold what the step reads back.
+    const why = p.logging === "none" ? "(output not shown for this step)" : tail(result.stderr, 15) || tail(result.stdout, 15);
+    throw new Error(`${name} failed with exit code ${result.code} on ${p.connection.host}: ${why}`);
+  }
+  return { stdout: result.stdout, hostKey: dialed.hostKey };
 }
 
 function outputs(p: RemoteCommandProps, run: { stdout: string; hostKey: string }) {

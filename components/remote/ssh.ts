@@ -109,8 +109,11 @@ export function exec(client: ssh2.Client, command: string, o: ExecOptions): Prom
       let stdout = "";
       let stderr = "";
       const timer = setTimeout(() => {
+        // Closing the channel alone leaves the command running on the node: signal it first (sshd forwards
+        // signal requests to the session's process).
+        ch.signal("KILL");
         ch.close();
-        reject(new Error(`the command did not finish within ${Math.round(o.timeoutMs / 1000)}s`));
+        reject(new Error(`the command did not finish within ${Math.round(o.timeoutMs / 1000)}s and was killed`));
       }, o.timeoutMs);
       ch.on("data", (d: Buffer) => { const t = d.toString("utf8"); stdout += t; if (o.onStdout) o.onStdout(t); });
       ch.stderr.on("data", (d: Buffer) => { const t = d.toString("utf8"); stderr += t; if (o.onStderr) o.onStderr(t); });

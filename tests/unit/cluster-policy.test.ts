@@ -1,0 +1,40 @@
+// The changes a running cluster refuses, decided from the previous deployment's values.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { clusterPolicyProvider, serverRemovalProblem, versionChangeProblem } from "../../components/cluster-policy";
+
+describe("cluster policy", () => {
+  it("allows the same release, a patch, a new k3s build and one minor version up", () => {
+    for (const to of ["v1.34.3+k3s1", "v1.34.4+k3s1", "v1.34.3+k3s2", "v1.35.0+k3s1", "v1.35.2-rc1+k3s1"]) {
+      assert.equal(versionChangeProblem("v1.34.3+k3s1", to), undefined, to);
+    }
+    assert.equal(versionChangeProblem(undefined, "v1.30.0+k3s1"), undefined, "a new cluster has nothing to compare with");
+  });
+
+  it("refuses a downgrade naming the key and both versions", () => {
+    assert.equal(versionChangeProblem("v1.34.3+k3s1", "v1.34.2+k3s1"),
+      "k3s-cluster:k3sVersion v1.34.2+k3s1 is older than the running v1.34.3+k3s1: a downgrade is refused (k3s does not support it; restore from an etcd snapshot instead)");
+    assert.match(versionChangeProblem("v1.35.0+k3s1", "v1.35.0-rc2+k3s1") ?? "", /older than the running/);
+  });
+
+  it("refuses skipping a minor version", () => {
+    assert.equal(versionChangeProblem("v1.33.5+k3s1", "v1.35.0+k3s1"),
+      "k3s-cluster:k3sVersion v1.33.5+k3s1 → v1.35.0+k3s1 skips a minor version: Kubernetes supports upgrades one minor version at a time (go to v1.34.x first)");
+  });
+
+  it("lets a minority of servers leave in one update, not a majority", () => {
+    assert.equal(serverRemovalProblem("servers", 3, 1), "k3s-cluster:servers 3 → 1 servers would remove 2 of 3 etcd members in one update; at most 1 can leave at once and keep a majority (remove them over several updates)");
+    assert.equal(serverRemovalProblem("hosts", 5, 3), undefined);
+    assert.match(serverRemovalProblem("hosts", 5, 1) ?? "", /^k3s-cluster:hosts 5 → 1 servers would remove 4 of 5/);
+    assert.equal(serverRemovalProblem("servers", 1, 3), undefined);
+    assert.equal(serverRemovalProblem("servers", undefined, 1), undefined);
+  });
+
+  it("check reports the refusal against the old inputs, so preview fails before anything changes", async () => {
+    const olds = { k3sVersion: "v1.34.3+k3s1", serversKey: "hosts", servers: ["a", "b", "c"] };
+    const ok = await clusterPolicyProvider.check!(olds, { ...olds, k3sVersion: "v1.35.1+k3s1" });
+    assert.deepEqual(ok.failures, []);
+    const bad = await clusterPolicyProvider.check!(olds, { k3sVersion: "v1.33.0+k3s1", serversKey: "hosts", servers: ["a"] });
+    assert.deepEqual(bad.failures?.map((f) => f.property), ["k3sVersion", "servers"]);
+  });
+});
