@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import { loadConfig, SimConfig } from "./config";
-import { loadKnobs, Knobs, sleep } from "./knobs";
+import { guardedPod, loadKnobs, Knobs, releaseCommit, sleep } from "./knobs";
 import { fatal, log } from "./log";
 import { request } from "./http-client";
 import { caHashOf, parseToken } from "./tokens";
@@ -27,7 +27,7 @@ async function joinOnce(cfg: SimConfig, knobs: Knobs, url: string, rawToken: str
   const ip = cfg.nodeIp[0] ?? conf.localAddress ?? "127.0.0.1";
   const reg = await request(`${url}/v1-k3s/sim/register`, {
     method: "POST", ca: cacerts, basic,
-    body: JSON.stringify({ name: cfg.nodeName, ip, version: knobs.version, labels: cfg.nodeLabel }),
+    body: JSON.stringify({ name: cfg.nodeName, ip, version: knobs.version, labels: cfg.nodeLabel, guardedPod: guardedPod(knobs) }),
   });
   if (reg.status === 503) throw new NotReady("apiserver not ready");
   if (reg.status !== 200) throw new Error(`node registration failed: HTTP ${reg.status}`);
@@ -39,7 +39,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   try { cfg = loadConfig("agent", argv); } catch (e) { return fatal((e as Error).message); }
   if (!cfg.server) fatal("server: --server (K3S_URL) is required for an agent");
   if (cfg.token === undefined) fatal("token: --token, --token-file, K3S_TOKEN or K3S_TOKEN_FILE is required for an agent");
-  log("info", `Starting k3s agent ${knobs.version} (simulator) as ${cfg.nodeName || os.hostname()}`);
+  log("info", `Starting k3s agent ${knobs.version} (${releaseCommit(knobs.version)}) as ${cfg.nodeName || os.hostname()}`);
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => { log("info", `Received ${sig}, shutting down`); process.exit(0); });
   // A bad token never succeeds; like k3s the agent keeps retrying and stays "activating".
   for (;;) {

@@ -4,13 +4,14 @@ import * as path from "node:path";
 import * as https from "node:https";
 import * as crypto from "node:crypto";
 import { loadConfig, SimConfig } from "./config";
-import { loadKnobs, ms } from "./knobs";
+import { guardedPod, loadKnobs, ms, releaseCommit } from "./knobs";
 import { hostPath } from "./paths";
 import { fatal, log } from "./log";
 import { ensureCas, ensureLeaves, sanList, tlsFiles } from "./pki";
-import { caHashOf, formatToken, newPassword, parseToken, ParsedToken } from "./tokens";
-import { ClusterStore, LocalStore, RemoteStore, TooManyLearners } from "./cluster-store";
-import { joinCluster } from "./ha";
+import { caHashOf, formatToken, newPassword, parseToken, ParsedToken, writeSecret } from "./tokens";
+import { newMember, newState, TooManyLearners } from "./cluster-state";
+import { Etcd, NoQuorum } from "./etcd";
+import { fetchBootstrap } from "./ha";
 import { safeHandler } from "./supervisor";
 import { notifyReady } from "./notify";
 import type { ServerState } from "./state";
@@ -27,14 +28,6 @@ function primaryIp(cfg: SimConfig): string {
 
 function readJson<T>(file: string): T | undefined {
   try { return JSON.parse(fs.readFileSync(file, "utf8")) as T; } catch { return undefined; }
-}
-
-function writeSecret(file: string, content: string): void {
-  const tmp = `${file}.tmp`;
-  fs.rmSync(tmp, { force: true });
-  fs.writeFileSync(tmp, content, { mode: 0o600 });
-  fs.chmodSync(tmp, 0o600);
-  fs.renameSync(tmp, file);
 }
 
 function symlink(target: string, link: string): void {
@@ -70,9 +63,12 @@ async function registerSelf(st: ServerState): Promise<void> {
   const now = Date.now();
   for (;;) {
     try {
-      await st.store.register({
-        name: st.cfg.nodeName, ip: st.primaryIp, role: "server", version: st.knobs.version, labels: st.cfg.nodeLabel,
-        createdAt: now, readyAt: st.knobs.faults.nodeNeverReady ? null : now + ms(st.knobs.nodeReadyDelay),
+      await st.etcd.propose({
+        op: "register", guardedPod: guardedPod(st.knobs),
+        node: {
+          name: st.cfg.nodeName, ip: st.primaryIp, role: "server", version: st.knobs.version, labels: st.cfg.nodeLabel,
+          createdAt: now, readyAt: st.knobs.faults.nodeNeverReady ? null : now + ms(st.knobs.nodeReadyDelay),
+        },
       });
       return;
     } catch (e) {
@@ -82,39 +78,79 @@ async function registerSelf(st: ServerState): Promise<void> {
   }
 }
 
+const sleepMs = (n: number) => new Promise((r) => setTimeout(r, n));
+
+// A learner is promoted once it runs; in k3s the leader does it when the learner has caught up.
+async function promoteSelf(etcd: Etcd, at: number, nodeName: string): Promise<void> {
+  await sleepMs(Math.max(0, at - Date.now()));
+  while (etcd.self()?.isLearner) {
+    try {
+      await etcd.propose({ op: "memberPromote", id: etcd.selfId });
+    } catch (e) {
+      if (!(e instanceof NoQuorum)) log("error", `etcd learner promotion: ${(e as Error).message}`);
+      await sleepMs(300);
+    }
+  }
+  if (etcd.self()) log("info", `etcd learner ${nodeName} promoted to voting member`);
+}
+
+// k3s starts its apiserver once etcd answers, and reconciles the bootstrap data (passwd included) with the
+// datastore before it builds the authenticator: a token that is not the one the data is encrypted with is fatal.
+async function reconcileWithDatastore(st: ServerState, startedWith: string): Promise<void> {
+  let logged = false;
+  while (!st.etcd.quorum().ok || st.etcd.self()?.isLearner !== false) {
+    if (!logged && !st.etcd.removed) {
+      const q = st.etcd.quorum();
+      log("info", `Waiting for etcd server to become available: ${q.alive} of ${q.voters} voting members reachable, ${q.need} needed`);
+      logged = true;
+    }
+    await sleepMs(200);
+  }
+  const b = st.etcd.state.bootstrap;
+  if (startedWith !== b.serverPassword) {
+    fatal("starting kubernetes: preparing server: failed to bootstrap cluster data: failed to reconcile with local datastore: " +
+      "bootstrap data already found and encrypted with different token");
+  }
+  if (st.cfg.agentToken === undefined) st.agentPassword = b.agentPassword;
+  fs.writeFileSync(st.passwdFile, JSON.stringify({ server: st.serverPassword, agent: st.agentPassword }), { mode: 0o600 });
+}
+
 export async function runServer(argv: string[]): Promise<void> {
   const knobs = loadKnobs();
   let cfg: SimConfig;
   try { cfg = loadConfig("server", argv); } catch (e) { return fatal((e as Error).message); }
   if (knobs.faults.exitAtStart !== undefined) fatal(`simulated start failure (exitAtStart=${knobs.faults.exitAtStart})`, knobs.faults.exitAtStart);
-  log("info", `Starting k3s ${knobs.version} (simulator)`);
+  const commit = releaseCommit(knobs.version);
+  log("info", `Starting k3s ${knobs.version} (${commit})`);
 
   const dataDir = hostPath(cfg.dataDir);
   const serverDir = path.join(dataDir, "server");
   fs.mkdirSync(serverDir, { recursive: true, mode: 0o700 });
   fs.chmodSync(serverDir, 0o700);
   const dbDir = path.join(serverDir, "db");
+  const etcdDir = path.join(dbDir, "etcd");
   const credDir = path.join(serverDir, "cred");
   fs.mkdirSync(dbDir, { recursive: true, mode: 0o700 });
   fs.mkdirSync(credDir, { recursive: true, mode: 0o700 });
   const tls = tlsFiles(dataDir);
-  const storeFile = path.join(dbDir, "sim-store.json");
   const passwdFile = path.join(credDir, "passwd");
 
   const userToken = cfg.token !== undefined ? parseOrDie(cfg.token, "token") : undefined;
   const saved = readJson<{ server: string; agent: string }>(passwdFile);
-  let storeUrl = readJson<{ storeUrl: string }>(storeFile)?.storeUrl;
-  let joinedAgentPassword: string | undefined;
 
-  if (cfg.server && !cfg.clusterInit && !fs.existsSync(tls.serverCaCrt)) {
+  // A member removed from etcd left a tombstone: its data goes aside and it joins again, as k3s does.
+  if (fs.existsSync(path.join(etcdDir, "tombstone"))) {
+    log("info", "tombstone file has been detected, removing data dir to rejoin the cluster");
+    fs.renameSync(etcdDir, `${etcdDir}-old-${Math.floor(Date.now() / 1000)}`);
+  }
+  // As k3s's IsInitialized: the etcd data, not the CA, says whether this server already belongs to a cluster.
+  const initialized = fs.existsSync(Etcd.file(etcdDir));
+  const joinUrl = !initialized && cfg.server && !cfg.clusterInit ? cfg.server : undefined;
+  if (joinUrl) {
     if (!userToken) fatal("token: required when joining a server to a cluster (--server is set)");
     try {
-      const boot = await joinCluster(cfg.server, userToken, cfg.nodeName, tls, knobs);
-      storeUrl = boot.storeUrl;
-      joinedAgentPassword = boot.agentPassword;
-      fs.writeFileSync(storeFile, JSON.stringify({ storeUrl }), { mode: 0o600 });
+      await fetchBootstrap(joinUrl, userToken, tls);
     } catch (e) {
-      if (e instanceof TooManyLearners) fatal(`ETCD join failed: ${e.message}`);
       fatal(`starting kubernetes: preparing server: ${(e as Error).message}`);
     }
   } else {
@@ -126,24 +162,48 @@ export async function runServer(argv: string[]): Promise<void> {
   if (userToken?.caHash && userToken.caHash !== caHash) {
     fatal(`token CA hash does not match the Cluster CA certificate hash: ${userToken.caHash} != ${caHash}`);
   }
-  const serverPassword = userToken?.password ?? saved?.server ?? newPassword();
-  // A joined server takes the cluster's agent password from the bootstrap data (kept across restarts).
-  let agentPassword = joinedAgentPassword ?? (storeUrl && saved ? saved.agent : serverPassword);
-  if (cfg.agentToken !== undefined) {
-    const at = parseOrDie(cfg.agentToken, "agent-token");
-    if (at.caHash && at.caHash !== caHash) fatal(`agent-token CA hash does not match the Cluster CA certificate hash: ${at.caHash} != ${caHash}`);
-    agentPassword = at.password;
+  const agentToken = cfg.agentToken !== undefined ? parseOrDie(cfg.agentToken, "agent-token") : undefined;
+  if (agentToken?.caHash && agentToken.caHash !== caHash) {
+    fatal(`agent-token CA hash does not match the Cluster CA certificate hash: ${agentToken.caHash} != ${caHash}`);
   }
-  fs.writeFileSync(passwdFile, JSON.stringify({ server: serverPassword, agent: agentPassword }), { mode: 0o600 });
 
   const ip = primaryIp(cfg);
   const extraSans = [...cfg.tlsSan, ...cfg.nodeIp, ...(cfg.bindAddress && cfg.bindAddress !== "0.0.0.0" ? [cfg.bindAddress] : [])];
   await ensureLeaves(tls, sanList(cfg.nodeName, extraSans));
+  const peerTls = { ca: cacerts, cert: fs.readFileSync(tls.adminCrt), key: fs.readFileSync(tls.adminKey) };
+  const selfUrl = `https://${ip.includes(":") ? `[${ip}]` : ip}:${cfg.httpsListenPort}`;
 
-  const store: ClusterStore = storeUrl
-    ? new RemoteStore(storeUrl, cacerts.toString(), serverPassword)
-    : new LocalStore(path.join(dbDir, "sim-nodes.json"));
-  const st: ServerState = { cfg, knobs, tls, cacerts, caHash, serverPassword, agentPassword, apiReady: false, store, storeUrl, primaryIp: ip };
+  const serverPassword = userToken?.password ?? saved?.server ?? newPassword();
+  let etcd: Etcd;
+  let promoteAt: number | undefined;
+  if (initialized) {
+    etcd = Etcd.load(etcdDir, peerTls) ?? fatal(`${Etcd.file(etcdDir)}: unreadable etcd data`);
+    log("info", "Managed etcd cluster bootstrap already complete and initialized");
+    if (!etcd.self()) etcd.markRemoved();
+    else if (etcd.self()?.isLearner) promoteAt = Date.now();
+  } else if (joinUrl) {
+    log("info", `Managed etcd cluster membership: joining via ${joinUrl}`);
+    try {
+      const joined = await Etcd.joinVia(joinUrl, { op: "memberAdd", node: cfg.nodeName, ip, url: selfUrl, learnerSeconds: knobs.etcdJoinDelay }, peerTls);
+      etcd = new Etcd(etcdDir, joined.state, joined.member.id, peerTls);
+      etcd.persist();
+      promoteAt = Date.now() + ms(knobs.etcdJoinDelay);
+    } catch (e) {
+      if (e instanceof TooManyLearners) fatal(`ETCD join failed: ${e.message}`);
+      return fatal(`starting kubernetes: preparing server: joining etcd cluster: ${(e as Error).message}`);
+    }
+  } else {
+    const self = newMember(cfg.nodeName, ip, selfUrl, false);
+    etcd = new Etcd(etcdDir, newState(self, serverPassword, agentToken?.password ?? saved?.agent ?? serverPassword), self.id, peerTls);
+    etcd.persist();
+    log("info", `Managed etcd cluster initializing: member ${self.name}`);
+  }
+  const agentPassword = agentToken?.password ?? (joinUrl ? etcd.state.bootstrap.agentPassword : saved?.agent ?? serverPassword);
+  fs.writeFileSync(passwdFile, JSON.stringify({ server: serverPassword, agent: agentPassword }), { mode: 0o600 });
+
+  const st: ServerState = {
+    cfg, knobs, commit, tls, cacerts, caHash, serverPassword, agentPassword, passwdFile, serverDir, apiReady: false, etcd, primaryIp: ip,
+  };
 
   const srv = https.createServer({
     cert: fs.readFileSync(tls.servingCrt), key: fs.readFileSync(tls.servingKey), ca: fs.readFileSync(tls.clientCaCrt),
@@ -154,27 +214,33 @@ export async function runServer(argv: string[]): Promise<void> {
     srv.listen(cfg.httpsListenPort, cfg.bindAddress, () => resolve());
   });
   log("info", `Serving supervisor and kube-apiserver on https://${cfg.bindAddress ?? "0.0.0.0"}:${cfg.httpsListenPort}`);
+  let tokenTimer: NodeJS.Timeout | undefined;
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.on(sig, () => {
+      clearTimeout(tokenTimer);
+      etcd.stop();
+      log("info", `Received ${sig}, shutting down`);
+      srv.close();
+      process.exit(0);
+    });
+  }
+  if (!etcd.removed) etcd.start();
+  // A joining server goes on as any server once etcd has promoted it: its token and API come after that.
+  if (promoteAt !== undefined) await promoteSelf(etcd, promoteAt, cfg.nodeName);
 
-  const tokenTimer = setTimeout(() => {
+  tokenTimer = setTimeout(() => {
     writeTokenFiles(st, serverDir);
     writeKubeconfig(st);
   }, ms(knobs.tokenDelay));
   if (!knobs.faults.apiNeverReady) {
     setTimeout(() => {
-      st.apiReady = true;
-      log("info", "Kube API server is now running");
-      void registerSelf(st).then(async () => {
+      void reconcileWithDatastore(st, serverPassword).then(async () => {
+        st.apiReady = true;
+        log("info", "Kube API server is now running");
+        await registerSelf(st);
         log("info", "k3s is up and running");
         await notifyReady();
       });
     }, ms(Math.max(knobs.apiReadyDelay, knobs.tokenDelay)) + 1);
-  }
-  for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    process.on(sig, () => {
-      clearTimeout(tokenTimer);
-      log("info", `Received ${sig}, shutting down`);
-      srv.close();
-      process.exit(0);
-    });
   }
 }

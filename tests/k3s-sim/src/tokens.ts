@@ -1,4 +1,5 @@
 import * as crypto from "node:crypto";
+import * as fs from "node:fs";
 
 // The grammar of pkg/clientaccess/token.go, with k3s's own error messages.
 export interface ParsedToken {
@@ -32,4 +33,13 @@ export function caHashOf(cacerts: Buffer | string): string {
 
 export function newPassword(): string {
   return crypto.randomBytes(16).toString("hex");
+}
+
+/** A token or passwd file: written whole under another name, then renamed, so a reader never sees half of it. */
+export function writeSecret(file: string, content: string): void {
+  const tmp = `${file}.tmp`;
+  fs.rmSync(tmp, { force: true });
+  fs.writeFileSync(tmp, content, { mode: 0o600 });
+  fs.chmodSync(tmp, 0o600);
+  fs.renameSync(tmp, file);
 }
