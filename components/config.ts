@@ -99,22 +99,23 @@ const settings = z.object({
   });
 
 function checkHosts(hosts: HostSpec[], ctx: z.RefinementCtx): void {
+  if (hosts.length === 0) return;
   const servers = hosts.filter((h) => h.role === "server").length;
   if (!SERVER_COUNTS.includes(servers)) {
     ctx.addIssue({ code: "custom", path: ["hosts"], message: `must hold 1, 3, 5 or 7 hosts with role "server" (embedded etcd needs an odd count for a majority); it holds ${servers}` });
   }
   const seen = new Map<string, number>();
-  const once = (what: string, value: string | undefined, i: number) => {
-    if (value === undefined) return;
+  const once = (field: keyof HostSpec, what: string, value: string, i: number) => {
     const key = `${what}\0${value}`;
-    if (seen.has(key)) {
-      ctx.addIssue({ code: "custom", path: ["hosts"], message: `must not repeat a ${what}: hosts[${seen.get(key)}] and hosts[${i}] both have ${value}` });
+    const first = seen.get(key);
+    if (first !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["hosts", i, field], message: `repeats hosts[${first}]'s ${what} ${value}: every host needs its own` });
     } else seen.set(key, i);
   };
   hosts.forEach((h, i) => {
-    once("name", h.name, i);
-    once("SSH address", `${h.address}:${h.sshPort ?? 22}`, i);
-    once("private address", h.privateAddress ?? h.address, i);
+    once("name", "name", h.name, i);
+    once("address", "SSH address", `${h.address}:${h.sshPort ?? 22}`, i);
+    once(h.privateAddress ? "privateAddress" : "address", "private address", h.privateAddress ?? h.address, i);
   });
 }
 
@@ -212,7 +213,12 @@ export function validateConfig(raw: Record<string, string>): ValidationResult {
       if (rest.length > 0) {
         given = rest.reduce<unknown>((v, p) => (v && typeof v === "object" ? (v as Record<string, unknown>)[p as string] : undefined), json(given));
       }
-      const shown = SECRET_KEYS.has(key) ? "(secret value hidden)" : given === undefined ? "not set" : JSON.stringify(given);
+      // A rule about the whole hosts list would end with the whole JSON: its message says what counts.
+      if (key === "hosts" && rest.length === 0 && Array.isArray(json(given))) {
+        messages.push(`${NAMESPACE}:${key} ${issue.message}`);
+        continue;
+      }
+      const shown = given === undefined ? "not set" : SECRET_KEYS.has(key) ? "(secret value hidden)" : JSON.stringify(given);
       messages.push(`${NAMESPACE}:${key}${where} ${issue.message} (got ${shown})`);
     }
   }
