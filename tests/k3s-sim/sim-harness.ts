@@ -15,6 +15,7 @@ export function freeIp(): string {
 
 export interface Sim {
   root: string; ip: string; proc: ChildProcess; url: string;
+  args: string[]; env: Record<string, string>; bin?: string;
   output(): string;
   exited: Promise<number | null>;
   stop(): Promise<void>;
@@ -27,18 +28,20 @@ export function newRoot(knobs: object = FAST): string {
   return root;
 }
 
-export async function startSim(args: string[], opts: { root?: string; knobs?: object; env?: Record<string, string>; ip?: string } = {}): Promise<Sim> {
-  const bin = await buildSimulator();
+/** `bin`: another simulator file, e.g. a release the mirror stamped; the plain build by default. */
+export async function startSim(args: string[], opts: { root?: string; knobs?: object; env?: Record<string, string>; ip?: string; bin?: string } = {}): Promise<Sim> {
+  const bin = opts.bin ?? await buildSimulator();
   const root = opts.root ?? newRoot(opts.knobs);
   const ip = opts.ip ?? freeIp();
+  const env = opts.env ?? {};
   const full = args[0] === "server" ? [...args, "--bind-address", ip, "--https-listen-port", String(PORT)] : args;
-  const proc = spawn(bin, full, { env: { PATH: process.env.PATH, K3S_SIM_ROOT: root, ...(opts.env ?? {}) }, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(bin, full, { env: { PATH: process.env.PATH, K3S_SIM_ROOT: root, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout?.on("data", (d: Buffer) => { out += d.toString(); });
   proc.stderr?.on("data", (d: Buffer) => { out += d.toString(); });
   const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
   return {
-    root, ip, proc, url: `https://${ip}:${PORT}`, output: () => out, exited,
+    root, ip, proc, url: `https://${ip}:${PORT}`, args, env, bin: opts.bin, output: () => out, exited,
     stop: async () => { if (proc.exitCode === null && proc.signalCode === null) { proc.kill("SIGTERM"); await exited; } },
   };
 }
@@ -71,4 +74,42 @@ export function run(cmd: string, args: string[], env: Record<string, string> = {
 
 export async function kubectl(sim: Sim, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return run(await buildSimulator(), ["kubectl", ...args], { K3S_SIM_ROOT: sim.root });
+}
+
+/** Stops a simulator and starts it again on the same root and address, as `systemctl restart` would. */
+export async function restartSim(sim: Sim, opts: { env?: Record<string, string>; bin?: string; args?: string[] } = {}): Promise<Sim> {
+  await sim.stop();
+  return startSim(opts.args ?? sim.args, { root: sim.root, ip: sim.ip, env: opts.env ?? sim.env, bin: opts.bin ?? sim.bin });
+}
+
+/** Any k3s subcommand against a simulator's files (kubeconfig, data dir), as on its node. */
+export async function k3s(sim: Sim, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(sim.bin ?? await buildSimulator(), args, { K3S_SIM_ROOT: sim.root, ...env });
+}
+
+export async function nodeNames(server: Sim): Promise<string[]> {
+  const r = await kubectl(server, ["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]);
+  return r.stdout.split(" ").filter((x) => x !== "");
+}
+
+export async function waitNodeReady(server: Sim, name: string, timeoutMs = 10000): Promise<void> {
+  await waitFor(`${name} Ready`, async () => {
+    const r = await kubectl(server, ["get", "node", name, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`]);
+    return r.stdout === "True" || undefined;
+  }, timeoutMs);
+}
+
+/** An HA cluster: a cluster-init server, then each further server once the previous one is through etcd's learner phase. */
+export async function startHa(names: string[], opts: { knobs?: object } = {}): Promise<{ servers: Sim[]; token: string }> {
+  const first = await startSim(["server", "--cluster-init", "--node-name", names[0]], { knobs: opts.knobs });
+  const token = await waitFor("cluster-init server token", () => readToken(first));
+  const servers = [first];
+  for (const name of names.slice(1)) {
+    const s = await startSim(["server", "--node-name", name], { knobs: opts.knobs, env: { K3S_TOKEN: token, K3S_URL: first.url } });
+    servers.push(s);
+    // Written after the learner's promotion: the next join would otherwise meet "too many learners".
+    await waitFor(`${name} token`, () => readToken(s), 15000);
+  }
+  for (const s of servers) await waitFor(`${s.ip} up`, () => s.output().includes("k3s is up and running") || undefined, 15000);
+  return { servers, token };
 }

@@ -133,6 +133,7 @@ const LOCAL_STORAGE_FATAL = "Pods with local storage (use --delete-emptydir-data
 const LOCAL_STORAGE_WARNING = "deleting Pods with local storage";
 const UNMANAGED_FATAL = "Pods that declare no controller (use --force to override)";
 const UNMANAGED_WARNING = "deleting Pods that declare no controller";
+const FILTER_ORDER = [DAEMONSET_FATAL, LOCAL_STORAGE_FATAL, UNMANAGED_FATAL];
 
 // kubectl's drain filters, in its order; a pod's verdict is the last filter that ran (a filter that keeps the
 // pod stops the chain), which is why the local-storage warning never shows for a replicated pod.
@@ -169,7 +170,10 @@ function grouped(verdicts: PodVerdict[], kind: "warning" | "error"): Map<string,
 async function podsForDeletion(c: Client, f: Flags, node: string): Promise<{ verdicts: PodVerdict[]; errors: string[] }> {
   const list = await c.call("GET", `/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${node}`)}`) as { items: Pod[] };
   const verdicts = await Promise.all(list.items.map((p) => judge(c, f, p)));
-  const errors = [...grouped(verdicts, "error")].map(([msg, pods]) => `cannot delete ${msg}: ${pods.join(", ")}`);
+  // kubectl's order is a Go map's, i.e. any; the filters' order is as good as any and stable.
+  const rank = (msg: string) => { const i = FILTER_ORDER.indexOf(msg); return i < 0 ? FILTER_ORDER.length : i; };
+  const errors = [...grouped(verdicts, "error")].sort(([a], [b]) => rank(a) - rank(b))
+    .map(([msg, pods]) => `cannot delete ${msg}: ${pods.join(", ")}`);
   return { verdicts, errors };
 }
 
