@@ -140,15 +140,23 @@ export class Etcd {
 
   /** A write: applied by the leader, committed once a majority of voting members holds it. */
   async propose(op: Op): Promise<OpResult> {
-    const leader = this.leader();
-    if (!this.quorum().ok || !leader) throw new NoQuorum("etcdserver: request timed out");
-    if (leader.id === this.selfId) return this.applyAsLeader(op);
-    const r = await peerCall(this.agent, this.tls, leader.url, "POST", "/v1-k3s/sim/etcd/propose", JSON.stringify(op), PROPOSE_TIMEOUT_MS)
-      .catch(() => { throw new NoQuorum("etcdserver: request timed out"); });
-    const answer = proposeAnswer(r, leader.url);
-    // The leader's state comes back with the answer, so a read on this server right after sees the write.
-    this.adopt(answer.state);
-    return answer.result;
+    for (;;) {
+      const leader = this.leader();
+      if (!this.quorum().ok || !leader) throw new NoQuorum("etcdserver: request timed out");
+      if (leader.id === this.selfId) return this.applyAsLeader(op);
+      let r: PeerReply;
+      try {
+        r = await peerCall(this.agent, this.tls, leader.url, "POST", "/v1-k3s/sim/etcd/propose", JSON.stringify(op), PROPOSE_TIMEOUT_MS);
+      } catch {
+        // A leader that went away: the write waits for the next one, as it does through an etcd election.
+        this.lastSeen.delete(leader.id);
+        continue;
+      }
+      const answer = proposeAnswer(r, leader.url);
+      // The leader's state comes back with the answer, so a read on this server right after sees the write.
+      this.adopt(answer.state);
+      return answer.result;
+    }
   }
 
   async applyAsLeader(op: Op): Promise<OpResult> {

@@ -3,7 +3,8 @@ function step(values: unknown[], seg: string): unknown[] {
   const out: unknown[] = [];
   for (const v of values) {
     if (v === null || typeof v !== "object") continue;
-    if (seg === "*") out.push(...(Array.isArray(v) ? v : Object.values(v)));
+    if (seg.startsWith("=")) { if (seg.slice(1) in (v as object)) out.push((v as Record<string, unknown>)[seg.slice(1)]); }
+    else if (seg === "*") out.push(...(Array.isArray(v) ? v : Object.values(v)));
     else if (/^\d+$/.test(seg)) { if (Array.isArray(v) && v.length > Number(seg)) out.push(v[Number(seg)]); }
     else if (seg.startsWith("?")) {
       const m = /^\?\(@\.([\w.-]+)\s*==\s*["']([^"']*)["']\)$/.exec(seg);
@@ -19,9 +20,13 @@ function step(values: unknown[], seg: string): unknown[] {
 
 function evalExpr(obj: unknown, expr: string): string {
   const segs: string[] = [];
-  const re = /\.([\w-]+)|\[([^\]]+)\]/g;
+  // Keys as kubectl takes them: .a.b, with \. for a dot inside a key (annotations), or ['a.b/c'].
+  const re = /\.((?:[\w/-]|\\\.)+)|\[([^\]]+)\]/g;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(expr)) !== null) segs.push(m[1] ?? m[2]);
+  while ((m = re.exec(expr)) !== null) {
+    if (m[1] !== undefined) segs.push(m[1].replace(/\\\./g, "."));
+    else segs.push(/^(['"]).*\1$/.test(m[2]) ? `=${m[2].slice(1, -1)}` : m[2]);
+  }
   if (expr === "" || expr === ".") return JSON.stringify(obj);
   const vals = segs.reduce<unknown[]>((acc, s) => step(acc, s), [obj]);
   return vals.map((v) => (typeof v === "object" ? JSON.stringify(v) : String(v))).join(" ");
