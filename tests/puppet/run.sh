@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Static checks of the k3s_cluster Puppet module: parser, lint, rspec-puppet (classes, type, provider),
-# shellcheck of every script as rendered, and bats tests of the collection script. No service needed.
+# shellcheck of every script as rendered, and bats tests of the collection script and the cluster check. No service needed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,18 +23,27 @@ step "puppet-lint"
 puppet-lint --fail-on-warnings "$module/manifests"
 
 step "rspec-puppet"
-(cd "$module" && rspec --pattern 'spec/{classes,defines,unit}/**/*_spec.rb')
+(cd "$module" && rspec --pattern 'spec/{classes,defines,functions,type_aliases,unit}/**/*_spec.rb')
 
 step "scripts as rendered, through shellcheck"
-script="$work/k3s-collect-cluster-info.sh"
-puppet epp render "$module/templates/collect-cluster-info.sh.epp" --values \
-  "{cluster_name => 'demo', role => 'agent', wait_for_token => true, token_timeout => 300}" > "$script"
-chmod 0700 "$script"
-shellcheck "$script" "$module/files/k3s-cluster-start.sh"
+render() { # source role
+  puppet epp render "$module/templates/collect-cluster-info.sh.epp" --values \
+    "{cluster_name => 'demo', role => '$2', certname => 'node-a1', source => '$1', wait_for_token => true, token_timeout => 300}" \
+    2> >(grep -v 'Permission denied @ rb_sysopen - /proc/1/environ' >&2)
+}
+for source in puppetdb puppetserver; do
+  for role in agent server; do
+    render "$source" "$role" > "$work/collect-$source-$role.sh"
+    chmod 0700 "$work/collect-$source-$role.sh"
+  done
+done
+shellcheck "$work"/collect-*.sh "$module/files/k3s-cluster-start.sh" "$module/files/k3s-cluster-verify-cluster.sh" \
+  "$module/files/k3s-cluster-check.sh"
 echo "shellcheck: clean"
 
-step "bats: the collection script"
-SCRIPT=$script bats "$here/static/collect-cluster-info.bats"
+step "bats: the collection script and the whole-cluster check"
+SCRIPT_DIR=$work bats "$here/static/collect-cluster-info.bats"
+VERIFY=$module/files/k3s-cluster-verify-cluster.sh bats "$here/static/verify-cluster.bats"
 
 step "REFERENCE.md documents every class parameter"
 missing=0

@@ -1,10 +1,14 @@
 #!/usr/bin/env bats
-# The collection script, rendered from its template as Puppet renders it, run against a fake PuppetDB
-# over HTTPS. $SCRIPT is the rendered script (see tests/puppet/run.sh).
+# The collection script, rendered from its template as Puppet renders it (tests/puppet/run.sh renders it for
+# certname node-a1 into $SCRIPT_DIR/collect-<source>-<role>.sh): with collect_from => puppetdb against a fake
+# PuppetDB over HTTPS, and in its default mode from the records Puppet writes (no PuppetDB at all).
 
 HASH=$(printf 'a%.0s' {1..64})
 AGENT_TOKEN="K10${HASH}::node:$(printf 'b%.0s' {1..32})"
+SERVER_TOKEN="K10${HASH}::server:$(printf 'c%.0s' {1..32})"
 PW=$(printf 'b%.0s' {1..32})
+SERVER_PW=$(printf 'c%.0s' {1..32})
+SCRIPT=$SCRIPT_DIR/collect-puppetdb-agent.sh
 
 setup_file() {
   export STATE=$(mktemp -d)
@@ -49,18 +53,22 @@ teardown() {
 export_records() { # title=url ...: what PuppetDB answers for the cluster's exports
   local out= sep= pair
   for pair in "$@"; do
-    out+=$(printf '%s{"title":"%s","parameters":{"cluster_name":"demo","server_url":"%s","role":"server","ca_hash":"%s","agent_token":"%s"}}' \
+    out+=$(printf '%s{"title":"%s","parameters":{"cluster_name":"demo","server_url":"%s","role":"server","status":"verified","ca_hash":"%s","agent_token":"%s"}}' \
       "$sep" "${pair%%=*}" "${pair#*=}" "$HASH" "$AGENT_TOKEN")
     sep=,
   done
   printf '[%s]' "$out" > "$STATE/answer.json"
 }
 
-kept_record() { # title url: a record kept from an earlier answer
+kept_record() { # title url [server token]: a record as the k3s_cluster_info provider (or this script) writes it
   mkdir -p "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info"
   printf -- '---\ncluster_name: demo\nserver_url: %s\nrole: server\nca_hash: %s\nagent_token: %s\n' "$2" "$HASH" "$AGENT_TOKEN" \
     > "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/$1.yaml"
+  [ -z "${3:-}" ] || printf 'server_token: %s\n' "$3" >> "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/$1.yaml"
 }
+
+# Titles in node-a1's order: sha256 of "node-a1/<title>".
+ranked() { for t in "$@"; do printf '%s %s\n' "$(printf 'node-a1/%s' "$t" | sha256sum | cut -c1-64)" "$t"; done | sort | cut -d' ' -f2; }
 
 pdb_down() { printf '[main]\nserver_urls = https://127.0.0.1:1\n' > "$STATE/conf/puppetdb.conf"; }
 pdb_up() { printf '[main]\nserver_urls = https://127.0.0.1:%s\n' "$PDB_PORT" > "$STATE/conf/puppetdb.conf"; }
@@ -115,14 +123,25 @@ mode_of() { stat -c %a "$K3S_COLLECT_ROOT/$1"; }
   grep -qx 'server: https://127.0.0.6:6443' "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml"
 }
 
-@test "picks the first server by title that answers, else the first by title" {
-  export_records demo-server-a=https://127.0.0.2:6443 "demo-server-b=https://127.0.0.1:$PDB_PORT"
+@test "picks, in this node's own order of the servers, the first that answers; else the first" {
+  mapfile -t order < <(ranked demo-server-a demo-server-b); first=${order[0]} second=${order[1]}
+  # The second in this node's order answers (the fake serves /ping), the first does not.
+  export_records "$first=https://127.0.0.2:6443" "$second=https://127.0.0.1:$PDB_PORT"
   run "$SCRIPT" --format yaml
   [ "$status" -eq 0 ]
-  [[ "$output" == *"server: demo-server-b"* ]]
-  export_records demo-server-c=https://127.0.0.3:6443 demo-server-a=https://127.0.0.2:6443
+  [[ "$output" == *"server: $second"* ]]
+  export_records "$first=https://127.0.0.2:6443" "$second=https://127.0.0.3:6443"
   run "$SCRIPT" --format yaml
-  [[ "$output" == *"server: demo-server-a"* ]]
+  [[ "$output" == *"server: $first"* ]]
+}
+
+@test "keeps the server it joined through while that one answers" {
+  mapfile -t order < <(ranked demo-server-a demo-server-b); first=${order[0]} second=${order[1]}
+  export_records "$first=https://127.0.0.1:$PDB_PORT" "$second=https://localhost:$PDB_PORT"
+  mkdir -p "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d"
+  printf 'server: https://localhost:%s\n' "$PDB_PORT" > "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml"
+  run "$SCRIPT" --format yaml
+  [[ "$output" == *"server: $second"* ]]
 }
 
 @test "shell format gives the URL and the token file, never the token" {
@@ -142,7 +161,7 @@ mode_of() { stat -c %a "$K3S_COLLECT_ROOT/$1"; }
 }
 
 @test "waits for PuppetDB to show the export, then writes it root-only and joins" {
-  ( sleep 4; printf '[{"title":"demo-late","parameters":{"cluster_name":"demo","server_url":"https://127.0.0.9:6443","role":"server","ca_hash":"%s","agent_token":"%s"}}]' "$HASH" "$AGENT_TOKEN" > "$STATE/answer.json" ) &
+  ( sleep 4; printf '[{"title":"demo-late","parameters":{"cluster_name":"demo","server_url":"https://127.0.0.9:6443","role":"server","status":"verified","ca_hash":"%s","agent_token":"%s"}}]' "$HASH" "$AGENT_TOKEN" > "$STATE/answer.json" ) &
   run "$SCRIPT" --apply --timeout 30
   [ "$status" -eq 0 ]
   [[ "$output" == *"polling PuppetDB for up to 30 s"* ]]
@@ -161,9 +180,61 @@ mode_of() { stat -c %a "$K3S_COLLECT_ROOT/$1"; }
 }
 
 @test "an export whose token names another CA exits 5" {
-  printf '[{"title":"demo-x","parameters":{"cluster_name":"demo","server_url":"https://127.0.0.2:6443","role":"server","ca_hash":"%s","agent_token":"%s"}}]' \
+  printf '[{"title":"demo-x","parameters":{"cluster_name":"demo","server_url":"https://127.0.0.2:6443","role":"server","status":"verified","ca_hash":"%s","agent_token":"%s"}}]' \
     "$(printf 'c%.0s' {1..64})" "$AGENT_TOKEN" > "$STATE/answer.json"
   run "$SCRIPT" --apply
   [ "$status" -eq 5 ]
   [[ "$output" != *"$PW"* ]]
+}
+
+@test "ignores exports of servers that have not passed the seven-step check" {
+  printf '[{"title":"demo-s","parameters":{"cluster_name":"demo","server_url":"https://127.0.0.2:6443","role":"server","status":"initialising"}}]' > "$STATE/answer.json"
+  run "$SCRIPT" --no-wait
+  [ "$status" -eq 3 ]
+  [ ! -e "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-info/demo-s.yaml" ]
+  grep -q 'status' "$STATE/queries.log"
+}
+
+# Default mode (collect_from => puppetserver): the records come from the catalog; PuppetDB is never asked.
+
+@test "puppetserver mode: joins from the records Puppet wrote, without asking PuppetDB" {
+  kept_record demo-server-a https://127.0.0.2:6443
+  run "$SCRIPT_DIR/collect-puppetserver-agent.sh" --apply
+  [ "$status" -eq 0 ]
+  [ "$(cat "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-join-token")" = "$AGENT_TOKEN" ]
+  grep -qx 'server: https://127.0.0.2:6443' "$K3S_COLLECT_ROOT/etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml"
+  [ ! -e "$STATE/queries.log" ]
+  [[ "$output" != *"$PW"* ]]
+  run "$SCRIPT_DIR/collect-puppetserver-agent.sh" --check
+  [ "$status" -eq 0 ]
+}
+
+@test "puppetserver mode: without a record it exits 3 saying where records come from" {
+  run "$SCRIPT_DIR/collect-puppetserver-agent.sh" --apply
+  [ "$status" -eq 3 ]
+  [[ "$output" == *"no verified server record of cluster 'demo'"*"Puppet writes them from this node's catalog"* ]]
+  [ ! -e "$STATE/queries.log" ]
+}
+
+@test "a joining server joins with the server token and serves agents with the cluster's agent token" {
+  kept_record demo-server-a https://127.0.0.2:6443 "$SERVER_TOKEN"
+  run "$SCRIPT_DIR/collect-puppetserver-server.sh" --apply
+  [ "$status" -eq 0 ]
+  [ "$(cat "$K3S_COLLECT_ROOT/etc/rancher/k3s/cluster-join-token")" = "$SERVER_TOKEN" ]
+  [ "$(cat "$K3S_COLLECT_ROOT/etc/rancher/k3s/agent-token-password")" = "$PW" ]
+  [ "$(mode_of etc/rancher/k3s/agent-token-password)" = 600 ]
+  [ "$(mode_of etc/rancher/k3s/cluster-join-token)" = 600 ]
+  [[ "$output" != *"$SERVER_PW"* && "$output" != *"$PW"* ]]
+  run "$SCRIPT_DIR/collect-puppetserver-server.sh" --check
+  [ "$status" -eq 0 ]
+  printf 'x' > "$K3S_COLLECT_ROOT/etc/rancher/k3s/agent-token-password"
+  run "$SCRIPT_DIR/collect-puppetserver-server.sh" --check
+  [ "$status" -eq 1 ]
+}
+
+@test "a joining server refuses a record without a server token (exit 5)" {
+  kept_record demo-server-a https://127.0.0.2:6443
+  run "$SCRIPT_DIR/collect-puppetserver-server.sh" --apply
+  [ "$status" -eq 5 ]
+  [[ "$output" == *"the record demo-server-a has no server token"* ]]
 }

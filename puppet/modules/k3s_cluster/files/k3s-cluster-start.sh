@@ -38,9 +38,13 @@ if systemctl is-active --quiet "$unit"; then
 else
   systemctl start --no-block "$unit"
 fi
+# The configuration the unit was (re)started with: --check compares against it, so a unit that is slow
+# to turn active is not restarted again by the next run, whether or not this run waits for it.
+mkdir -p "$stamp_dir"
+fingerprint "$unit" > "$stamp_dir/$unit.applied"
 
 if [ "$timeout" -eq 0 ]; then
-  echo "k3s_cluster: start of $unit queued; not waiting for it (wait_for_service => false)"
+  echo "k3s_cluster: start of $unit queued; not waiting for it here"
   exit 0
 fi
 echo "k3s_cluster: waiting up to ${timeout} s for $unit to turn active"
@@ -59,6 +63,4 @@ while ! systemctl is-active --quiet "$unit"; do
   fi
   sleep 1
 done
-mkdir -p "$stamp_dir"
-fingerprint "$unit" > "$stamp_dir/$unit.applied"
 echo "k3s_cluster: $unit is active"

@@ -3,6 +3,8 @@
 class k3s_cluster::config {
   $manual_token_file = '/etc/rancher/k3s/cluster-token'
   $agent_token_password = '/etc/rancher/k3s/agent-token-password'
+  $action = $k3s_cluster::plan['action']
+  $sharing_server = $k3s_cluster::sharing and $k3s_cluster::node_type == 'server'
 
   file { ['/etc/rancher', '/etc/rancher/k3s', '/etc/rancher/k3s/config.yaml.d']:
     ensure => directory,
@@ -25,10 +27,10 @@ class k3s_cluster::config {
     $token_file = $k3s_cluster::token_file
   }
 
-  # A server sharing through PuppetDB gets its own agent token, so what it exports lets a node join as
-  # an agent and nothing more. The password is made once, on the node, and never enters the catalog.
-  # Joining servers take the cluster's agent token from the cluster itself.
-  if $k3s_cluster::auto_token_sharing and $k3s_cluster::cluster_init {
+  # A sharing server has its own agent token, so what it exports lets a node join as an agent and nothing
+  # more. The server that starts the cluster makes the password once, on the node (it never enters a
+  # catalog); a joining server gets the cluster's agent token with its join records.
+  if $sharing_server and $action == 'init' {
     exec { 'k3s_cluster agent token password':
       command => "sh -c 'umask 077; openssl rand -hex 16 > ${agent_token_password}'",
       creates => $agent_token_password,
@@ -36,16 +38,21 @@ class k3s_cluster::config {
       require => File['/etc/rancher/k3s'],
       before  => File['/etc/rancher/k3s/config.yaml'],
     }
-    $agent_token = { 'agent-token-file' => $agent_token_password }
-  } else {
-    $agent_token = {}
+  }
+  $agent_token = $sharing_server ? {
+    true    => { 'agent-token-file' => $agent_token_password },
+    default => {},
+  }
+  $cluster_init = $k3s_cluster::sharing ? {
+    true    => $sharing_server and $action == 'init',
+    default => $k3s_cluster::cluster_init == true,
   }
 
   $settings = {
     'node-name'             => $k3s_cluster::node_name,
     'data-dir'              => $k3s_cluster::data_dir,
     'write-kubeconfig-mode' => '0600',
-  } + ($k3s_cluster::cluster_init ? { true => { 'cluster-init' => true }, default => {} }) + ($k3s_cluster::server_url ? {
+  } + ($cluster_init ? { true => { 'cluster-init' => true }, default => {} }) + ($k3s_cluster::server_url ? {
     undef   => {},
     default => { 'server' => $k3s_cluster::server_url },
   }) + ($token_file ? {

@@ -1,30 +1,39 @@
-# @summary Installs k3s on a node and joins it to a cluster, sharing join tokens through PuppetDB or
-#   taking them from a root-only file.
+# @summary Installs k3s on a node and joins it to a cluster: servers share their verified join material
+#   through PuppetDB exported resources, which the puppetserver reads when it compiles a joining node's
+#   catalog; or the token comes from a root-only file.
 #
 # @param ensure
 #   `present` installs, configures and runs k3s; `absent` stops and disables its unit.
 # @param node_type
 #   `server` runs the control plane (unit `k3s`); `agent` runs a worker (unit `k3s-agent`).
 # @param cluster_init
-#   Start a new cluster with embedded etcd. Exactly one server of a cluster sets it.
+#   `true`: this server starts the cluster (embedded etcd). `false`: this server only joins one. Not set
+#   (the default): with automatic sharing, the server starts the cluster when no other server of it has
+#   (the lowest certname among servers starting together, or the first of `servers`) and joins it
+#   otherwise; in manual mode, a server without `server_url` starts a cluster, as k3s does.
 # @param cluster_name
-#   DNS label naming the cluster; exports are collected only by nodes with the same name.
+#   DNS label naming the cluster; nodes join only servers of the same cluster name.
 # @param auto_token_sharing
-#   Servers export their join material to PuppetDB and agents collect it (needs PuppetDB and a
-#   Puppet server). `false` is manual mode: `token` or `token_file` and `server_url` are given.
+#   Servers export their join material once they pass the seven-step check, and joining nodes get it in
+#   their catalog from the puppetserver (needs a puppetserver with PuppetDB; nodes need nothing but their
+#   usual connection to the puppetserver). `false` is manual mode: `token` or `token_file` and
+#   `server_url` are given.
 # @param wait_for_token
-#   With automatic sharing, an agent whose cluster has not exported yet polls PuppetDB for up to
-#   `token_timeout` seconds in the same run instead of failing.
+#   With automatic sharing, a node whose cluster has nothing to join yet waits (k3s not started, a notice
+#   per Puppet run) and fails its runs once `token_timeout` has passed since it began waiting. `false`:
+#   fail at once.
 # @param token_timeout
-#   Seconds (30–600) to wait for the cluster's export and for the k3s unit to turn active.
+#   Seconds (30–600): how long a node waits for its cluster across Puppet runs, and how long one run waits
+#   for the k3s unit, the seven-step check on a server, or an agent's join.
 # @param token
-#   Manual mode: the join token. Written to a root-only file; never put in config.yaml or logs.
+#   Manual mode: the join token. Written to a root-only file; sealed to the node in the catalog when a
+#   puppetserver compiles it; never in config.yaml or logs.
 # @param token_file
 #   Manual mode: absolute path of a root-only file that already holds the join token.
 # @param server_url
 #   `https://host:port` of a server to join (agents and joining servers in manual mode).
 # @param k3s_version
-#   k3s release to install, e.g. `v1.34.3+k3s1`.
+#   k3s release to install: a pinned release such as `v1.34.3+k3s1` (see `K3s_cluster::Version`).
 # @param install_method
 #   `script` (the official install script, version pinned), `binary` (from `binary_source`, for
 #   air-gapped hosts) or `none` (k3s is already installed).
@@ -40,21 +49,28 @@
 #   Extra names and addresses for the server certificate (load balancers, public IPs).
 # @param config
 #   Further k3s configuration keys (flag names without dashes' prefix), merged into config.yaml.
-# @param share_server_token
-#   With automatic sharing, also export the server token so further servers can join from
-#   PuppetDB. Off by default: the server token is cluster-admin material.
+# @param servers
+#   With automatic sharing, optional: the certnames of the cluster's servers. Only these may start or
+#   join the cluster as servers (and so receive the server token), joining nodes trust only their
+#   exports, and the first of them starts the cluster without a candidate run. Empty: any node your
+#   manifests classify as a server of the cluster.
+# @param collect_from
+#   `puppetserver` (default): joining nodes get their cluster's exports in their catalog, read from PuppetDB
+#   by the puppetserver. `puppetdb`: agents query PuppetDB themselves with their Puppet certificate and
+#   wait for an export within one run (only where nodes may reach PuppetDB; agents only).
 # @param server_address
-#   Address agents use to reach this server in its export; defaults to the node's primary IP.
+#   Address other nodes use to reach this server in its export; defaults to the node's primary IP.
 # @param puppetdb_url
-#   PuppetDB the collection script polls; defaults to the first `server_urls` entry of
-#   puppetdb.conf, else `https://<puppet server>:8081`.
+#   With `collect_from => 'puppetdb'`: the PuppetDB agents query; defaults to the first `server_urls`
+#   entry of puppetdb.conf, else `https://<puppet server>:8081`.
 # @param wait_for_service
 #   Wait (up to `token_timeout`) for the k3s unit to turn active before the run ends. `false` queues
 #   the start and returns: for orchestrators that verify readiness themselves, such as the Pulumi program.
+#   Sharing servers always queue the start and wait in the seven-step check instead.
 # @param install_script_url
 #   Where the install script is downloaded from with `install_method => 'script'`.
 #
-# @example Server exporting its join material
+# @example Server starting a cluster and exporting its join material once verified
 #   class { 'k3s_cluster':
 #     node_type          => 'server',
 #     cluster_init       => true,
@@ -62,7 +78,7 @@
 #     auto_token_sharing => true,
 #   }
 #
-# @example Agent collecting it
+# @example Agent joining it
 #   class { 'k3s_cluster':
 #     node_type          => 'agent',
 #     cluster_name       => 'my-cluster',
@@ -71,7 +87,7 @@
 class k3s_cluster (
   Enum['present', 'absent']                          $ensure             = 'present',
   Enum['server', 'agent']                            $node_type          = 'server',
-  Boolean                                            $cluster_init       = false,
+  Optional[Boolean]                                  $cluster_init       = undef,
   Pattern[/\A[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\z/]  $cluster_name       = 'default',
   Boolean                                            $auto_token_sharing = false,
   Boolean                                            $wait_for_token     = true,
@@ -79,7 +95,7 @@ class k3s_cluster (
   Optional[Sensitive[String[1]]]                     $token              = undef,
   Optional[Pattern[/\A\/[^\n]*\z/]]                  $token_file         = undef,
   Optional[Pattern[/\Ahttps:\/\/[^\s\/:]+(:[0-9]+)?\/?\z/]] $server_url   = undef,
-  Pattern[/\Av[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+\z/]  $k3s_version        = 'v1.34.3+k3s1',
+  K3s_cluster::Version                               $k3s_version        = 'v1.34.3+k3s1',
   Enum['script', 'binary', 'none']                   $install_method     = 'script',
   Optional[Pattern[/\A(https?:\/\/|puppet:\/\/\/|\/)/]] $binary_source   = undef,
   Optional[Pattern[/\A[0-9a-f]{64}\z/]]              $binary_sha256      = undef,
@@ -87,7 +103,8 @@ class k3s_cluster (
   String[1]                                          $node_name          = $facts['networking']['hostname'],
   Array[String[1]]                                   $tls_san            = [],
   Hash[String[1], Any]                               $config             = {},
-  Boolean                                            $share_server_token = false,
+  Array[String[1]]                                   $servers            = [],
+  Enum['puppetserver', 'puppetdb']                   $collect_from       = 'puppetserver',
   Optional[String[1]]                                $server_address     = undef,
   Optional[Pattern[/\Ahttps:\/\//]]                  $puppetdb_url       = undef,
   Pattern[/\Ahttps:\/\//]                            $install_script_url = 'https://get.k3s.io',
@@ -103,9 +120,35 @@ class k3s_cluster (
     install_method     => $install_method,
     binary_source      => $binary_source,
     binary_sha256      => $binary_sha256,
+    servers            => $servers,
+    collect_from       => $collect_from,
+    puppetdb_url       => $puppetdb_url,
   }
 
   $unit = $node_type ? { 'server' => 'k3s', default => 'k3s-agent' }
+  # Automatic sharing through the puppetserver: what this node does in this catalog is decided here, on the
+  # puppetserver, from the cluster's exports in PuppetDB (k3s_cluster::cluster_plan).
+  $sharing = $ensure == 'present' and $auto_token_sharing
+  $plan = ($sharing and !($node_type == 'agent' and $collect_from == 'puppetdb')) ? {
+    true    => k3s_cluster::cluster_plan({
+        'cluster_name'   => $cluster_name,
+        'certname'       => $trusted['certname'],
+        'node_type'      => $node_type,
+        'cluster_init'   => $cluster_init,
+        'servers'        => $servers,
+        'wait_for_token' => $wait_for_token,
+        'token_timeout'  => $token_timeout,
+        'node_name'      => $node_name,
+        'now'            => Integer(Timestamp().strftime('%s')),
+    }),
+    default => {
+      'action'  => $sharing ? { true => 'collect', default => 'manual' },
+      'status'  => 'joining',
+      'records' => [],
+    },
+  }
+  # k3s runs when there is a cluster to start or join (not while a server is a candidate or anyone waits).
+  $start = $plan['action'] in ['manual', 'collect', 'init', 'join', 'joined']
 
   if $ensure == 'present' {
     contain k3s_cluster::install

@@ -2,23 +2,26 @@
 #   Each message names the parameter, the value given and the rule.
 # @api private
 define k3s_cluster::validate (
-  String           $node_type,
-  Boolean          $cluster_init,
-  Boolean          $auto_token_sharing,
-  Boolean          $token_given,
-  Optional[String] $token_file,
-  Optional[String] $server_url,
-  String           $install_method,
-  Optional[String] $binary_source,
-  Optional[String] $binary_sha256,
+  String            $node_type,
+  Optional[Boolean] $cluster_init,
+  Boolean           $auto_token_sharing,
+  Boolean           $token_given,
+  Optional[String]  $token_file,
+  Optional[String]  $server_url,
+  String            $install_method,
+  Optional[String]  $binary_source,
+  Optional[String]  $binary_sha256,
+  Array[String]     $servers,
+  String            $collect_from,
+  Optional[String]  $puppetdb_url,
 ) {
   if $token_given and $token_file {
     fail("k3s_cluster: token and token_file (${token_file}) are both set; give the token one way only")
   }
-  if $node_type == 'agent' and $cluster_init {
+  if $node_type == 'agent' and $cluster_init == true {
     fail('k3s_cluster: cluster_init is true but node_type is agent; only a server can start a cluster')
   }
-  if $cluster_init and $server_url {
+  if $cluster_init == true and $server_url {
     fail(join([
       "k3s_cluster: cluster_init is true and server_url is ${server_url};",
       'the first server starts the cluster and joins nobody',
@@ -48,6 +51,23 @@ define k3s_cluster::validate (
     fail(join([
       "k3s_cluster: server_url is ${server_url} but neither token nor token_file is set;",
       'a joining server needs the server token',
+    ], ' '))
+  }
+  if !$servers.empty and !$auto_token_sharing {
+    fail("k3s_cluster: servers is ${servers} but auto_token_sharing is false; the servers list only applies to automatic sharing")
+  }
+  if $collect_from == 'puppetdb' {
+    unless $auto_token_sharing and $node_type == 'agent' {
+      fail(join([
+        "k3s_cluster: collect_from is 'puppetdb' but this is ${node_type} with auto_token_sharing ${auto_token_sharing};",
+        'only agents of an automatically sharing cluster can query PuppetDB themselves',
+        '(joining servers get the sealed server token through the puppetserver)',
+      ], ' '))
+    }
+  } elsif $puppetdb_url {
+    fail(join([
+          "k3s_cluster: puppetdb_url is ${puppetdb_url} but collect_from is '${collect_from}';",
+          "puppetdb_url only applies with collect_from => 'puppetdb'",
     ], ' '))
   }
   if $install_method == 'binary' {

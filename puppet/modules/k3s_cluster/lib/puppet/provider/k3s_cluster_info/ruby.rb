@@ -4,9 +4,41 @@ require 'fileutils'
 require 'yaml'
 
 Puppet::Type.type(:k3s_cluster_info).provide(:ruby) do
-  desc 'Keeps each collected record as a root-only (0600) YAML file in info_dir.'
+  desc 'Keeps each record as a root-only (0600) YAML file in info_dir (a 0700 directory). `puppet resource ' \
+       'k3s_cluster_info` lists the records in the default info_dir with their tokens redacted.'
 
-  FIELDS = ['cluster_name', 'server_url', 'role', 'ca_hash', 'agent_token', 'server_token'].freeze
+  def self.redacted
+    '[redacted]'
+  end
+
+  def self.default_dir
+    '/etc/rancher/k3s/cluster-info'
+  end
+
+  def self.fields
+    ['cluster_name', 'server_url', 'role', 'ca_hash', 'agent_token', 'server_token']
+  end
+
+  def self.token?(field)
+    field.end_with?('_token')
+  end
+
+  # The records on this node, for `puppet resource` and purging. Tokens are never read into these
+  # instances: they show as [redacted].
+  def self.instances
+    Dir.glob(File.join(default_dir, '*.yaml')).sort.map do |path|
+      record = begin
+        YAML.safe_load(File.read(path)) || {}
+      rescue StandardError
+        {}
+      end
+      shown = fields.each_with_object({}) do |f, h|
+        next if record[f].nil?
+        h[f.to_sym] = token?(f) ? redacted : record[f].to_s
+      end
+      new(shown.merge(name: File.basename(path, '.yaml'), ensure: :present, redacted: true))
+    end
+  end
 
   def path
     File.join(resource[:info_dir], "#{resource[:name]}.yaml")
@@ -17,6 +49,7 @@ Puppet::Type.type(:k3s_cluster_info).provide(:ruby) do
   end
 
   def exists?
+    return @property_hash[:ensure] == :present if @property_hash[:redacted]
     File.exist?(path)
   end
 
@@ -29,15 +62,18 @@ Puppet::Type.type(:k3s_cluster_info).provide(:ruby) do
     @dirty = false
   end
 
-  FIELDS.each do |field|
-    define_method(field) { current[field] }
+  fields.each do |field|
+    define_method(field) do
+      return @property_hash.fetch(field.to_sym, :absent) if @property_hash[:redacted]
+      current[field]
+    end
     define_method("#{field}=") { |_value| @dirty = true }
   end
 
   def flush
     return unless @dirty
     record = {}
-    FIELDS.each do |field|
+    self.class.fields.each do |field|
       value = resource[field.to_sym]
       record[field] = value.to_s unless value.nil?
     end

@@ -26,6 +26,8 @@ describe Puppet::Type.type(:k3s_cluster_info) do
     agent_token: [SERVER_TOKEN, %r{agent_token must be a full k3s token K10<64 hex>::node:<password> \(value hidden\)}],
     server_token: ['short', %r{server_token must be a full k3s token}],
     token_timeout: [20, %r{token_timeout 20 must be an integer between 30 and 600}],
+    status: ['ready', %r{Invalid value "ready"}],
+    sealed_server_token: [SERVER_TOKEN, %r{sealed_server_token must be a PKCS7 PEM block}],
   }.each do |attr, (value, message)|
     it "refuses #{attr} #{value.inspect[0, 20]} with a message naming the rule" do
       expect { described_class.new(valid.merge(attr => value)) }.to raise_error(Puppet::ResourceError, message)
@@ -41,7 +43,21 @@ describe Puppet::Type.type(:k3s_cluster_info) do
     expect { described_class.new(valid.merge(agent_token: other)) }.to raise_error(Puppet::ResourceError, %r{agent_token names CA hash dddddddddddd…, not ca_hash aaaaaaaaaaaa…})
   end
 
-  it 'requires the cluster name, server URL and CA hash' do
-    expect { described_class.new(name: 'x', cluster_name: 'demo') }.to raise_error(Puppet::ResourceError, %r{server_url is required})
+  it 'requires a server URL for a server, and the CA hash with a token' do
+    expect { described_class.new(name: 'x', cluster_name: 'demo', role: 'server') }.to raise_error(Puppet::ResourceError, %r{server_url is required for a server})
+    expect { described_class.new(valid.reject { |k, _| k == :ca_hash }) }.to raise_error(Puppet::ResourceError, %r{ca_hash is required with a token})
+    expect { described_class.new(name: 'x', role: 'agent') }.to raise_error(Puppet::ResourceError, %r{cluster_name is required})
+  end
+
+  it 'takes the records every node of a sharing cluster exports: an agent\'s, a server\'s claim, a verified server\'s' do
+    expect { described_class.new(name: 'demo-a1', cluster_name: 'demo', role: 'agent', node_name: 'a1', status: 'waiting') }.not_to raise_error
+    expect { described_class.new(name: 'demo-s1', cluster_name: 'demo', role: 'server', server_url: 'https://10.0.1.10:6443', status: 'candidate') }.not_to raise_error
+    sealed = SpecPki.seal(SERVER_TOKEN, SpecPki::COMPILER)
+    expect { described_class.new(valid.merge(status: 'verified', sealed_server_token: sealed, verified_at: '2025-01-01T00:00:00Z')) }.not_to raise_error
+  end
+
+  it 'leaves a token the agent resolves later (Deferred, preprocess_deferred => false) to be checked then' do
+    deferred = Puppet::Pops::Evaluator::DeferredValue.new(proc { AGENT_TOKEN })
+    expect { described_class.new(valid.merge(agent_token: deferred)) }.not_to raise_error
   end
 end

@@ -48,4 +48,36 @@ describe Puppet::Type.type(:k3s_cluster_info).provider(:ruby) do
     provider.destroy
     expect(File.exist?(path)).to be(false)
   end
+
+  describe 'instances (puppet resource k3s_cluster_info)' do
+    before(:each) { allow(described_class).to receive(:default_dir).and_return(@dir) }
+
+    it 'lists every record on the node with its tokens redacted' do
+      provider.create
+      provider.flush
+      found = described_class.instances
+      expect(found.map(&:name)).to eq(['demo-node1'])
+      listed = found.first
+      expect(listed.exists?).to be(true)
+      expect(listed.server_url).to eq('https://10.0.1.10:6443')
+      expect(listed.ca_hash).to eq('a' * 64)
+      expect(listed.agent_token).to eq('[redacted]')
+      expect(listed.server_token).to eq(:absent)
+    end
+
+    it 'renders as a manifest without any token (what puppet resource prints)' do
+      provider.create
+      provider.flush
+      request = Puppet::Indirector::Request.new(:resource, :search, 'k3s_cluster_info', nil)
+      text = Puppet::Resource.indirection.terminus(:ral).search(request).map(&:to_manifest).join
+      expect(text).to match(%r{^  agent_token +=> '\[redacted\]',$})
+      expect(text).to match(%r{^  server_url +=> 'https://10.0.1.10:6443',$})
+      expect(text).not_to match(%r{=> ,})
+      expect(text).not_to include('b' * 32)
+    end
+
+    it 'is empty without records' do
+      expect(described_class.instances).to eq([])
+    end
+  end
 end
