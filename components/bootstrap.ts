@@ -83,6 +83,23 @@ export interface NodeBootstrapArgs {
   joinAfter?: pulumi.Input<pulumi.Resource>[];
   /** Resources every step waits for (the cluster policy: a refused change touches no node). */
   after?: pulumi.Input<pulumi.Resource>[];
+  /**
+   * A re-apply (upgrade, new module) rolled through the cluster: scripts run before and after it on a server
+   * (`via`, e.g. drain and uncordon), with at most `limit` nodes of `group` re-applying at once.
+   */
+  rolling?: { via: SshTarget; viaName: string; before: string; after: string; group: string; limit: number; timeoutSeconds: number };
+}
+
+function rollingCommands(r: NonNullable<NodeBootstrapArgs["rolling"]>) {
+  const onVia = (script: string) => pulumi.output(r.via.user).apply((sshUser) =>
+    remoteCommand(script, { timeoutSeconds: r.timeoutSeconds, asRoot: true, sshUser }));
+  return {
+    connection: connectionArgs(r.via, r.viaName),
+    before: onVia(r.before),
+    after: onVia(r.after),
+    group: r.group,
+    limit: r.limit,
+  };
 }
 
 export class NodeBootstrap extends pulumi.ComponentResource {
@@ -156,6 +173,7 @@ export class NodeBootstrap extends pulumi.ComponentResource {
       timeoutSeconds: STEP_TIMEOUTS.apply,
       // A changed module is applied again in place; a replacement would uninstall k3s behind the new apply.
       rerunOn: [digest],
+      around: args.rolling && rollingCommands(args.rolling),
     }, { ...child, dependsOn: applyDeps });
 
     this.revision = pulumi.output(args.manifest).apply((m) => createHash("sha256").update(`${digest}\0${m}`).digest("hex"));

@@ -5,7 +5,7 @@ import type { ClusterConfig } from "./config";
 import { hostsTopology } from "./hosts-topology";
 import { joinCluster } from "./orchestration";
 import type { PublicVerificationReport } from "./server-token";
-import type { Topology } from "./topology";
+import type { Ec2Topology, Topology } from "./topology";
 
 export interface ClusterArgs {
   /** Validated stack settings (components/config.ts). */
@@ -32,10 +32,11 @@ export class ClusterComponent extends pulumi.ComponentResource {
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k3s:index:Cluster", name, {}, opts);
     const c = args.config;
-    // The AWS and TLS packages load only for EC2: a `hosts` stack never touches them.
+    // The AWS and TLS packages load only for EC2: a `hosts` stack never touches them — not even their type
+    // declarations, which would cost ts-node seconds at every `pulumi up`.
     const topology: Topology = c.hosts
       ? hostsTopology(name, c)
-      : (require("./ec2-topology") as typeof import("./ec2-topology")).ec2Topology(name, c, this);
+      : (require("./ec2-topology") as { ec2Topology: Ec2Topology }).ec2Topology(name, c, this);
     const { servers } = topology;
 
     // Servers are bootstrapped with Puppet and verified one at a time; agents are created behind the
@@ -58,6 +59,8 @@ export class ClusterComponent extends pulumi.ComponentResource {
       modulesDir: args.modulesDir,
       drainTimeout: c.drainTimeout,
       serversKey: c.hosts ? "hosts" : "servers",
+      maxUnavailableAgents: c.maxUnavailableAgents,
+      tokenRotation: c.tokenRotation,
     });
 
     this.serverPublicIps = pulumi.all(servers.map((s) => s.sshHost));

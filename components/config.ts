@@ -94,6 +94,8 @@ const settings = z.object({
     tokenTimeout: z.preprocess(num, z.number({ message: "must be a number" }).min(30, "must be between 30 and 600 seconds").max(600, "must be between 30 and 600 seconds")).default(300),
     pollInterval: z.preprocess(num, z.number({ message: "must be a number" }).min(0.5, "must be between 0.5 and 60 seconds").max(60, "must be between 0.5 and 60 seconds")).default(2),
     token: z.string().min(16, "must be at least 16 characters").optional(),
+    tokenRotation: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, "must be a label of 1-64 letters, digits and . _ : - (change it to rotate the join token)").optional(),
+    maxUnavailableAgents: z.preprocess(num, z.number({ message: "must be a number" }).int("must be a whole number").min(1, "must be 1 or more: how many agents may be drained and upgraded at once")).default(1),
     drainTimeout: z.preprocess(num, z.number({ message: "must be a number" }).int("must be a whole number of seconds").min(0, "must be between 0 (no drain) and 3600 seconds").max(3600, "must be between 0 (no drain) and 3600 seconds")).default(120),
     tags: z.preprocess(json, z.record(z.string(), z.string(), { message: "must be a JSON object of string tags" })).optional(),
   });
@@ -150,6 +152,9 @@ export const configSchema = settings
     }
     if (!c.autoTokenSharing && !c.token) {
       ctx.addIssue({ code: "custom", path: ["token"], message: "is required when autoTokenSharing is false" });
+    }
+    if (!c.autoTokenSharing && c.tokenRotation) {
+      ctx.addIssue({ code: "custom", path: ["tokenRotation"], message: "rotates tokens the cluster generated; with autoTokenSharing false the token is k3s-cluster:token: rotate it by running k3s token rotate and setting the new value there" });
     }
     if (c.autoTokenSharing && c.token) {
       ctx.addIssue({ code: "custom", path: ["token"], message: "is only used when autoTokenSharing is false" });

@@ -7,11 +7,11 @@ import type { ClusterConfig } from "./config";
 import { createNetwork } from "./network";
 import { architectureOf, createNode, type Role } from "./node";
 import type { NodeHandle } from "./orchestration";
-import type { Topology } from "./topology";
+import type { Ec2Topology, Topology } from "./topology";
 
 const UBUNTU_OWNER = "099720109477";
 
-export function ec2Topology(name: string, c: ClusterConfig, parent: pulumi.Resource): Topology {
+export const ec2Topology: Ec2Topology = (name: string, c: ClusterConfig, parent: pulumi.Resource): Topology => {
   const tags = { ...c.tags, "k3s:cluster": c.clusterName };
   const network = createNetwork(name, { clusterName: c.clusterName, adminCidrs: c.adminCidrs, vpcId: c.vpcId, subnetIds: c.subnetIds, tags }, parent);
 
@@ -59,4 +59,4 @@ export function ec2Topology(name: string, c: ClusterConfig, parent: pulumi.Resou
     sshPrivateKey,
     apiEndpoint: servers[0].sshHost,
   };
-}
+};

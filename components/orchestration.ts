@@ -7,6 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { NodeBootstrap, SshTarget } from "./bootstrap";
 import { ClusterPolicy } from "./cluster-policy";
 import { NodeMembership } from "./membership";
+import { afterAgentUpdateScript, beforeAgentUpdateScript } from "./membership-scripts";
+import { rotateToken } from "./token-rotation";
 import { DEFAULT_PATHS } from "./bootstrap-scripts";
 import { fetchKubeconfig } from "./kubeconfig";
 import { renderManifest } from "./puppet-manifest";
@@ -57,6 +59,10 @@ export interface JoinArgs {
   drainTimeout?: number;
   /** Which setting declares the servers, for the policy's messages: `servers` (EC2) or `hosts`. */
   serversKey?: string;
+  /** How many agents may be drained and re-applied (upgraded) at once; default 1. */
+  maxUnavailableAgents?: number;
+  /** `k3s-cluster:tokenRotation`: changing it rotates the join token (automatic token sharing only). */
+  tokenRotation?: string;
 }
 
 export interface JoinOutputs {
@@ -126,6 +132,13 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
     }, { parent });
     firstHostKey ??= bootstrap.hostKey;
     serverBootstraps.push(bootstrap);
+    // The first server's token is rotated (when the label changes) before its verification runs again.
+    const rotation = !joining && !userToken
+      ? rotateToken(`${args.clusterName}-token`, {
+        rotation: args.tokenRotation ?? "", server: ssh(server, bootstrap.hostKey), serverName: server.name,
+        after: [bootstrap.applied],
+      }, parent)
+      : undefined;
     verifications.push(new ServerToken(`${server.resourceName}-token`, {
       serverId: server.id,
       host: server.sshHost,
@@ -137,15 +150,20 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       timeoutSeconds: args.tokenTimeout,
       intervalSeconds: args.pollInterval,
       expectedToken: token,
-      // A re-applied manifest may have changed k3s's configuration or token: verify again.
-      revision: bootstrap.revision,
-    }, { parent, dependsOn: [bootstrap.applied] }));
+      // A re-applied manifest may have changed k3s's configuration, a rotation its token: verify again.
+      revision: rotation ? pulumi.interpolate`${bootstrap.revision}:${args.tokenRotation ?? ""}` : bootstrap.revision,
+    }, { parent, dependsOn: rotation ? [bootstrap.applied, rotation] : [bootstrap.applied] }));
   }
 
   const gate = verifications[0];
   const agents = args.createAgents(args.waitForToken ? [gate] : []);
   const agentToken = userToken ?? gate.agentToken;
   const agentBootstraps: NodeBootstrap[] = [];
+  const drainSeconds = args.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT;
+  // An agent re-applies (an upgrade) only after every server runs the release, drained first and Ready again
+  // after, a few agents at a time; the first server does the draining.
+  const via = ssh(first, firstHostKey);
+  const waitSeconds = args.tokenTimeout * args.servers.length;
   for (const agent of agents) {
     const manifest = pulumi.output(serverUrl).apply((url) => renderManifest({
       ...common, nodeType: "agent", clusterInit: false, waitForService: true, tokenFile: DEFAULT_PATHS.tokenFile, serverUrl: url,
@@ -157,14 +175,19 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       // (the verification's output) or, with a user-supplied token, for nothing — k3s-agent retries.
       joinAfter: args.waitForToken ? [gate] : [],
       after: [policy],
+      rolling: {
+        via, viaName: `${first.name} (rolling ${agent.name})`,
+        before: beforeAgentUpdateScript(agent.name, args.k3sVersion, waitSeconds, drainSeconds),
+        after: afterAgentUpdateScript(agent.name, args.k3sVersion, args.tokenTimeout),
+        group: `${args.clusterName} agents`, limit: args.maxUnavailableAgents ?? 1,
+        timeoutSeconds: waitSeconds + drainSeconds + 30,
+      },
     }, { parent }));
   }
 
   // Each node's membership, kept by the first server: created once the node is a Ready member; deleted
   // (the node cordoned, drained and its Node deleted, so a server also leaves etcd) before the node's own
   // steps undo themselves. The first server's own membership is kept by itself, so it is removed only with it.
-  const via = ssh(first, firstHostKey);
-  const drainSeconds = args.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT;
   const members: NodeMembership[] = [];
   for (const [i, server] of args.servers.entries()) {
     members.push(new NodeMembership(`${server.resourceName}-member`, {

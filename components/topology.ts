@@ -2,6 +2,7 @@
 // (ec2-topology.ts) or machines the stack lists in `k3s-cluster:hosts` (hosts-topology.ts). Everything
 // after this point — bootstrap, verification, gating, kubeconfig, outputs — is the same code for both.
 import type * as pulumi from "@pulumi/pulumi";
+import type { ClusterConfig } from "./config";
 import type { NodeHandle } from "./orchestration";
 
 export interface Topology {
@@ -15,3 +16,6 @@ export interface Topology {
   /** Host (or URL) kubectl uses: the first server's public address. */
   apiEndpoint: pulumi.Input<string>;
 }
+
+/** ec2-topology.ts's entry point, typed here so that choosing `hosts` never loads the AWS declarations. */
+export type Ec2Topology = (name: string, c: ClusterConfig, parent: pulumi.Resource) => Topology;

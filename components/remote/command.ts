@@ -43,6 +43,63 @@ export interface RemoteCommandProps {
   triggers: unknown[];
   /** Values whose change re-runs the step in place. */
   rerunOn: unknown[];
+  /** Optional: a re-run (never the first run) wrapped in commands on another node, a few at a time. */
+  around?: Around | null;
+}
+
+/**
+ * How a re-run is rolled through a group of nodes: `before` and `after` run on another node (a server that
+ * cordons, drains and uncordons this one), and at most `limit` re-runs of the same `group` are in flight at
+ * once. After one of them failed, those still waiting give up instead of taking another node down.
+ */
+export interface Around {
+  connection: ssh.Connection;
+  before: string;
+  after: string;
+  group: string;
+  limit: number;
+}
+
+interface Slots {
+  inFlight: number;
+  waiting: (() => void)[];
+  failed?: string;
+}
+
+/**
+ * The group's slots. Every dynamic resource of a deployment runs in the one provider host process, so a
+ * process-wide table is shared by all of them (each resource deserializes its own copy of this module).
+ */
+function slotsOf(group: string): Slots {
+  const g = globalThis as unknown as { __k3sClusterSlots?: Map<string, Slots> };
+  g.__k3sClusterSlots ??= new Map();
+  let slots = g.__k3sClusterSlots.get(group);
+  if (!slots) g.__k3sClusterSlots.set(group, (slots = { inFlight: 0, waiting: [] }));
+  return slots;
+}
+
+async function rolled<T>(p: RemoteCommandProps, around: Around, run: () => Promise<T>): Promise<T> {
+  const slots = slotsOf(around.group);
+  const log = engineLog.engineLogger(p.logUrn);
+  if (slots.inFlight >= around.limit) {
+    log.say(`waiting for one of ${around.limit} slot(s) of ${around.group} (a node at a time leaves while it changes)`, { ephemeral: true });
+    await new Promise<void>((resolve) => slots.waiting.push(resolve));
+  }
+  await log.flush();
+  if (slots.failed) throw new Error(`${p.connection.node} was left as it is: ${slots.failed}`);
+  slots.inFlight++;
+  try {
+    await runOn({ ...p, connection: around.connection, stdin: "", archiveDir: "" }, around.before, "before update");
+    const result = await run();
+    await runOn({ ...p, connection: around.connection, stdin: "", archiveDir: "" }, around.after, "after update");
+    return result;
+  } catch (err) {
+    slots.failed ??= `${p.connection.node} failed its update: ${(err as Error).message.split("\n")[0]}`;
+    throw err;
+  } finally {
+    slots.inFlight--;
+    slots.waiting.shift()?.();
+  }
 }
 
 /** Inputs whose change re-runs the step (`update`, or `create` again). */
@@ -184,7 +241,8 @@ export const remoteCommandProvider: pulumi.dynamic.ResourceProvider = {
     // Keep the key recorded at first contact: a node that now shows another key is refused.
     const pinned = { ...p, connection: { ...p.connection, hostKey: p.connection.hostKey || olds.connection?.hostKey || "" } };
     if (!rerun) return { outs: { ...olds, ...pinned, hostKey: olds.hostKey, stdout: olds.stdout } };
-    const run = await runOn(pinned, p.update || p.create, "update");
+    const main = () => runOn(pinned, p.update || p.create, "update");
+    const run = p.around ? await rolled(pinned, p.around, main) : await main();
     return { outs: outputs(pinned, run) };
   },
   async delete(_id: string, olds: any) {
@@ -224,10 +282,25 @@ export interface RemoteCommandArgs {
   triggers?: pulumi.Input<unknown>[];
   /** Values whose change re-runs the step in place (`update`, or `create` again). */
   rerunOn?: pulumi.Input<unknown>[];
+  /** A re-run rolled through a group: commands before and after it on another node, a few nodes at a time. */
+  around?: {
+    connection: RemoteConnectionArgs;
+    before: pulumi.Input<string>;
+    after: pulumi.Input<string>;
+    group: string;
+    limit: number;
+  };
 }
 
-export const REMOTE_COMMAND_SECRET_OUTPUTS = ["connection", "stdin", "stdout"];
+export const REMOTE_COMMAND_SECRET_OUTPUTS = ["connection", "stdin", "stdout", "around"];
 export const REMOTE_COMMAND_TYPE = "pulumi-nodejs:dynamic/k3s:RemoteCommand";
+
+function connectionInput(c: RemoteConnectionArgs): pulumi.Output<ssh.Connection> {
+  return pulumi.output({
+    host: c.host, port: c.port ?? 22, user: c.user, privateKey: c.privateKey, hostKey: c.hostKey ?? "",
+    dialTimeout: c.dialTimeout ?? 300, node: c.node,
+  }) as pulumi.Output<ssh.Connection>;
+}
 
 /**
  * The parent's URN as a plain value. Depending on a component's `urn` output would make this resource wait
@@ -247,10 +320,7 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
     const c = args.connection;
     super(remoteCommandProvider, name, {
       logUrn: pulumi.createUrn(name, REMOTE_COMMAND_TYPE, opts.parent && urnWithoutDependency(opts.parent)),
-      connection: pulumi.secret(pulumi.output({
-        host: c.host, port: c.port ?? 22, user: c.user, privateKey: c.privateKey, hostKey: c.hostKey ?? "",
-        dialTimeout: c.dialTimeout ?? 300, node: c.node,
-      })),
+      connection: pulumi.secret(connectionInput(c)),
       create: args.create,
       update: args.update ?? "",
       delete: args.delete ?? "",
@@ -262,6 +332,10 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
       captureStdout: args.captureStdout ?? false,
       triggers: args.triggers ?? [],
       rerunOn: args.rerunOn ?? [],
+      around: args.around ? {
+        connection: pulumi.secret(connectionInput(args.around.connection)),
+        before: args.around.before, after: args.around.after, group: args.around.group, limit: args.around.limit,
+      } : null,
       stdout: undefined,
       hostKey: undefined,
     }, pulumi.mergeOptions(opts, { additionalSecretOutputs: REMOTE_COMMAND_SECRET_OUTPUTS }), "k3s", "RemoteCommand");
