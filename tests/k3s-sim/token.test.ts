@@ -44,7 +44,7 @@ test("rotate: k3s's lines; server/token rewritten 0600 with the same CA hash; ol
   const stale = await restartSim(s2, { env: { K3S_TOKEN: ha.token, K3S_URL: s1.url } });
   sims.push(stale);
   assert.equal(await stale.exited, 1);
-  assert.match(stale.output(), /level=fatal msg="starting kubernetes: preparing server: failed to bootstrap cluster data: failed to reconcile with local datastore: bootstrap data already found and encrypted with different token"/);
+  await waitFor("the refusal in its log", () => /level=fatal msg="starting kubernetes: preparing server: failed to bootstrap cluster data: failed to reconcile with local datastore: bootstrap data already found and encrypted with different token"/.test(stale.output()) || undefined, 2000);
 
   const newFull = readToken(s1) as string;
   s2 = await start(["server", "--node-name", "tk-s2"], { root: s2.root, ip: s2.ip, env: { K3S_TOKEN: newFull, K3S_URL: s1.url } });

@@ -26,6 +26,7 @@ export class Etcd {
   private lastSeen = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private quorumWas?: boolean;
+  private rounds = 0;
   private readonly agent = new https.Agent({ keepAlive: true, maxSockets: 4 });
 
   constructor(readonly dir: string, public state: ClusterState, public selfId: string, private readonly tls: PeerTls) {}
@@ -60,7 +61,21 @@ export class Etcd {
     const need = Math.floor(voters.length / 2) + 1;
     const up = voters.filter((m) => this.alive(m));
     const ok = !this.removed && this.self() !== undefined && up.length >= need;
-    return { ok, alive: up.length, voters: voters.length, need, unreachable: voters.filter((m) => !this.alive(m)).map((m) => m.name) };
+    const q = { ok, alive: up.length, voters: voters.length, need, unreachable: voters.filter((m) => !this.alive(m)).map((m) => m.name) };
+    this.observe(q);
+    return q;
+  }
+
+  // Logged when first seen, by a request or a heartbeat, so the log says why the apiserver refuses the moment it does.
+  private observe(q: Quorum): void {
+    if (this.removed || this.rounds === 0 || q.ok === this.quorumWas) return;
+    if (q.ok) {
+      if (this.quorumWas === false) log("info", `etcd quorum restored: ${q.alive} of ${q.voters} voting members reachable`);
+    } else {
+      log("error", `etcd has no quorum: ${q.alive} of ${q.voters} voting members reachable, ${q.need} needed ` +
+        `(unreachable: ${q.unreachable.join(", ")}); kube-apiserver answers 503 until a majority is back`);
+    }
+    this.quorumWas = q.ok;
   }
 
   leader(): Member | undefined {
@@ -122,20 +137,9 @@ export class Etcd {
         }
       } catch { /* unreachable: its lastSeen ages out */ }
     }));
-    this.logQuorum();
-  }
-
-  private logQuorum(): void {
-    if (this.removed) return;
-    const q = this.quorum();
-    if (q.ok === this.quorumWas) return;
-    if (q.ok) {
-      if (this.quorumWas === false) log("info", `etcd quorum restored: ${q.alive} of ${q.voters} voting members reachable`);
-    } else {
-      log("error", `etcd has no quorum: ${q.alive} of ${q.voters} voting members reachable, ${q.need} needed ` +
-        `(unreachable: ${q.unreachable.join(", ")}); kube-apiserver answers 503 until a majority is back`);
-    }
-    this.quorumWas = q.ok;
+    // Before the first round a restarted server has seen no peer yet: that is not a loss of quorum.
+    this.rounds++;
+    this.quorum();
   }
 
   /** A write: applied by the leader, committed once a majority of voting members holds it. */
