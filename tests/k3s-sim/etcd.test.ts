@@ -95,7 +95,7 @@ test("quorum counted from members: with 1 of 3 up the apiserver answers 503 and 
   const down = await waitFor("et-s3 without quorum", async () => {
     const r = await kubectl(s3, ["get", "nodes"]);
     return r.code === 1 ? r : undefined;
-  }, 8000);
+  }, 15000);
   assert.equal(down.stderr, "Error from server (ServiceUnavailable): apiserver not ready\n");
   // The server logs why as it starts refusing; the line reaches this process through a pipe.
   await waitFor("the reason in et-s3's log", () =>

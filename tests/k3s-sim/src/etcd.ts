@@ -9,8 +9,10 @@ import { log } from "./log";
 // a write, and the apiserver itself, need a majority of voting members reachable. Peers talk over :6443 with
 // the cluster's admin client certificate, as etcd peers use their own certificates rather than the join token.
 
+// k3s runs etcd with a 500 ms heartbeat and a 5 s election timeout; a member unheard of for that long is down.
+// The long window also keeps a loaded test machine's stalls from passing for a lost quorum.
 const HEARTBEAT_MS = 500;
-const ALIVE_MS = 2000;
+const ALIVE_MS = 5000;
 const PEER_TIMEOUT_MS = 1000;
 // A forwarded write waits for the leader's own replication round.
 const PROPOSE_TIMEOUT_MS = 5000;
