@@ -180,6 +180,20 @@ echo "token written to $file (root, 0600)"
 `;
 }
 
+/**
+ * A rotated token reaching a server: the token file is rewritten as on the first run, then k3s restarts so
+ * the server stops accepting the old token (k3s keeps it in memory until then). Agents need no restart: they
+ * only present the token when they join.
+ */
+export function rewriteServerTokenFileScript(tokenFile: string, unit = "k3s"): string {
+  return `${writeTokenFileScript(tokenFile)}if systemctl is-active --quiet ${unit}; then
+  echo "restarting ${unit} so that only the new token is accepted"
+  systemctl restart --no-block ${unit}
+  sleep 1
+fi
+`;
+}
+
 /** Removes the join token file. */
 export function removeTokenFileScript(tokenFile: string): string {
   return `${header}rm -f ${shellQuote(tokenFile)}

@@ -18,6 +18,7 @@ import {
   removeModulesScript,
   removePuppetScript,
   removeTokenFileScript,
+  rewriteServerTokenFileScript,
   uninstallK3sScript,
   waitForCloudInitScript,
   writeTokenFileScript,
@@ -81,6 +82,8 @@ export interface NodeBootstrapArgs {
    * A component's `dependsOn` does not reach its children, hence this argument.
    */
   joinAfter?: pulumi.Input<pulumi.Resource>[];
+  /** The node runs a k3s server (a rotated token restarts it). */
+  server?: boolean;
   /** Resources every step waits for (the cluster policy: a refused change touches no node). */
   after?: pulumi.Input<pulumi.Resource>[];
   /**
@@ -156,6 +159,8 @@ export class NodeBootstrap extends pulumi.ComponentResource {
       this.tokenFile = new RemoteCommand(`${name}-token-file`, {
         connection,
         create: cmd(writeTokenFileScript(paths.tokenFile), STEP_TIMEOUTS.tokenFile),
+        // A server restarts on a new token so that the old one stops working; an agent only rewrites it.
+        update: args.server ? cmd(rewriteServerTokenFileScript(paths.tokenFile), STEP_TIMEOUTS.tokenFile) : undefined,
         delete: cmd(removeTokenFileScript(paths.tokenFile), STEP_TIMEOUTS.tokenFile),
         stdin: pulumi.secret(args.token),
         // Nothing this step prints is a secret, but a step that touches the token logs nothing by rule.

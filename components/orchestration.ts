@@ -129,6 +129,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       // One etcd join at a time: parallel joins fail with "too many learner members".
       joinAfter: previous ? [previous] : [],
       after: [policy],
+      server: true,
     }, { parent });
     firstHostKey ??= bootstrap.hostKey;
     serverBootstraps.push(bootstrap);
@@ -151,8 +152,9 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       intervalSeconds: args.pollInterval,
       expectedToken: token,
       // A re-applied manifest may have changed k3s's configuration, a rotation its token: verify again.
-      revision: rotation ? pulumi.interpolate`${bootstrap.revision}:${args.tokenRotation ?? ""}` : bootstrap.revision,
-    }, { parent, dependsOn: rotation ? [bootstrap.applied, rotation] : [bootstrap.applied] }));
+      revision: pulumi.interpolate`${bootstrap.revision}:${args.tokenRotation ?? ""}`,
+      // After a rotation: the first server restarted by it, each other one by its rewritten token file.
+    }, { parent, dependsOn: [bootstrap.applied, ...(rotation ? [rotation] : []), ...(bootstrap.tokenFile ? [bootstrap.tokenFile] : [])] }));
   }
 
   const gate = verifications[0];

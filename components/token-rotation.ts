@@ -1,8 +1,9 @@
 // Rotating the cluster's join token through the ordinary `pulumi up`: a new `k3s-cluster:tokenRotation` value
 // makes the first server run `k3s token rotate`, which authenticates with the server's own token file and
 // lets the server draw the new password itself — no token ever reaches a command line or leaves the server
-// here. The first server's verification then runs again, proves the new token and hands it to every other
-// node, whose token file is rewritten from stdin; no node restarts or leaves, and the old token gets 401.
+// here. k3s keeps accepting the old token until a server restarts, so each server restarts in turn (the
+// first right after rotating, the others when their token file is rewritten) and is verified again before
+// the next; agents only get their token file rewritten. No node leaves, and the old token then gets 401.
 import * as pulumi from "@pulumi/pulumi";
 import { connectionArgs, type SshTarget } from "./bootstrap";
 import { remoteCommand, shellQuote } from "./bootstrap-scripts";
@@ -19,7 +20,9 @@ if [ "$(sha256sum "$file")" = "$before" ]; then
   echo "k3s token rotate finished but $file did not change" >&2
   exit 1
 fi
-echo "server token rotated: restart no node; every token file is rewritten with the new token"
+echo "server token rotated; restarting k3s so that only the new token is accepted"
+systemctl restart --no-block k3s
+sleep 1
 `;
 }
 

@@ -81,6 +81,16 @@ export class ClusterUnderTest {
     return [...all.filter((h) => h.role === "server").slice(0, servers), ...all.filter((h) => h.role === "agent").slice(0, agents)];
   }
 
+  /** The settings that make the stack install `release` from the mirror. */
+  releaseConfig(release: string): Record<string, string> {
+    if (!this.mirror) throw new Error("the mirror is not running");
+    return {
+      "k3s-cluster:k3sVersion": release,
+      "k3s-cluster:k3sBinaryUrl": this.mirror.url(release),
+      "k3s-cluster:k3sBinarySha256": this.mirror.digest(release),
+    };
+  }
+
   /** Declares another subset of the booted nodes (scale out or in) for the next `pulumi up`. */
   async declare(servers: number, agents: number): Promise<void> {
     await this.stack.setConfig({ "k3s-cluster:hosts": JSON.stringify(this.hostsFor(servers, agents)) });

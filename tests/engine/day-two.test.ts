@@ -1,0 +1,163 @@
+// Day two on the real engine: a rolling upgrade, a token rotation, scale-in of agents and servers, and the
+// failures halfway (a drain that cannot finish, a node that does not come back) — each through the ordinary
+// `pulumi up` after a config change, asserted from the cluster's own answers.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as http from "node:https";
+import { ClusterUnderTest, FAST_KNOBS, stateUrns, type UnitTimes } from "./harness";
+import { configureKnobs } from "./hosts";
+
+const NEXT = "v1.35.0+k3s1";
+
+/** Polls every server's /ping every 200 ms; the longest stretch (ms) in which none answered. */
+function apiSampler(addresses: string[]) {
+  let last = Date.now();
+  let longest = 0;
+  let samples = 0;
+  const ping = (ip: string) => new Promise<boolean>((resolve) => {
+    const req = http.get({ host: ip, port: 6443, path: "/ping", rejectUnauthorized: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => { req.destroy(); resolve(false); });
+  });
+  const timer = setInterval(async () => {
+    samples++;
+    const answered = (await Promise.all(addresses.map(ping))).some(Boolean);
+    const now = Date.now();
+    if (answered) last = now;
+    longest = Math.max(longest, now - last);
+  }, 200);
+  return { stop: () => { clearInterval(timer); return { longestGapMs: longest, samples }; } };
+}
+
+async function passwordWorks(ip: string, password: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    http.get({ host: ip, port: 6443, path: "/v1-k3s/config", rejectUnauthorized: false, auth: `node:${password}` }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on("error", reject);
+  });
+}
+
+describe("day two on HA 3+2: rolling upgrade and token rotation", { timeout: 30 * 60_000 }, () => {
+  const c = new ClusterUnderTest({ prefix: "eng-d", servers: 3, agents: 2, firstOctet: 170, knobs: FAST_KNOBS, knownHostKeys: true });
+  const servers = ["eng-d-s0", "eng-d-s1", "eng-d-s2"];
+  const agents = ["eng-d-a0", "eng-d-a1"];
+
+  before(async () => {
+    await c.prepare();
+    await c.stack.run(["up", "--yes", "--skip-preview"]);
+    await c.waitForReady(5);
+  });
+  after(() => c.teardown());
+
+  it("refuses a downgrade and a skipped minor version at preview, naming the key and both versions", async () => {
+    await c.stack.setConfig(c.releaseConfig("v1.33.9+k3s1"));
+    const down = await c.stack.run(["preview"], { allowFail: true });
+    assert.notEqual(down.code, 0);
+    assert.match(down.stdout + down.stderr, /k3s-cluster:k3sVersion v1\.33\.9\+k3s1 is older than the running v1\.34\.3\+k3s1/);
+    await c.stack.setConfig(c.releaseConfig("v1.36.0+k3s1"));
+    const skip = await c.stack.run(["preview"], { allowFail: true });
+    assert.match(skip.stdout + skip.stderr, /v1\.34\.3\+k3s1 → v1\.36\.0\+k3s1 skips a minor version/);
+  });
+
+  it(`upgrades to ${NEXT}: servers one at a time, each verified, then agents one at a time; the API answers throughout`, async () => {
+    const before: Record<string, UnitTimes> = {};
+    for (const n of [...servers, ...agents]) before[n] = await c.unitTimes(n);
+    await c.stack.setConfig(c.releaseConfig(NEXT));
+    const sampler = apiSampler(["198.51.100.170", "198.51.100.171", "198.51.100.172"]);
+    await c.stack.run(["up", "--yes", "--skip-preview"], { echo: true });
+    const api = sampler.stop();
+    const list = await c.waitForReady(5);
+    assert.deepEqual(list.map((n) => `${n.name} ${n.status} ${n.version}`).sort(),
+      [...agents, ...servers].sort().map((n) => `${n} Ready ${NEXT}`));
+    const t: Record<string, UnitTimes> = {};
+    for (const n of [...servers, ...agents]) {
+      t[n] = await c.unitTimes(n);
+      assert.ok(t[n].startMs! > before[n].activeMs!, `${n} restarted for the upgrade`);
+    }
+    for (let i = 1; i < 3; i++) {
+      assert.ok(t[servers[i]].startMs! >= t[servers[i - 1]].activeMs!, `${servers[i]} restarted before ${servers[i - 1]} was back`);
+    }
+    const lastServer = Math.max(...servers.map((n) => t[n].activeMs!));
+    for (const a of agents) assert.ok(t[a].startMs! >= lastServer, `${a} upgraded before every server had`);
+    assert.ok(t[agents[1]].startMs! >= t[agents[0]].activeMs! || t[agents[0]].startMs! >= t[agents[1]].activeMs!,
+      "at most one agent (maxUnavailableAgents 1) was down at a time");
+    assert.ok(api.samples > 20, `the API was sampled (${api.samples})`);
+    assert.equal(api.longestGapMs <= 400, true, `some server answered throughout (longest gap ${api.longestGapMs} ms)`);
+    await c.stack.run(["preview", "--expect-no-changes"]);
+  });
+
+  it("rotates the token: servers restart one at a time and are verified with the new one, every token file holds it, the old one gets 401, agents keep running", async () => {
+    const old = await c.secrets();
+    const oldPassword = String(old.outputs.token).split(":").pop()!;
+    const before: Record<string, UnitTimes> = {};
+    for (const n of [...servers, ...agents]) before[n] = await c.unitTimes(n);
+    await c.stack.setConfig({ "k3s-cluster:tokenRotation": "2026-11" });
+    await c.stack.run(["up", "--yes", "--skip-preview"], { echo: true });
+    const now = await c.secrets();
+    const token = String(now.outputs.token);
+    assert.notEqual(token, old.outputs.token);
+    assert.match(token, /^K10[0-9a-f]{64}::server:[0-9a-f]{32}$/);
+    assert.equal(token.split("::")[0], String(old.outputs.token).split("::")[0], "same cluster CA");
+    const newPassword = token.split(":").pop()!;
+    assert.equal(await passwordWorks("198.51.100.170", oldPassword), 401, "the old token no longer authenticates");
+    assert.equal(await passwordWorks("198.51.100.170", newPassword), 200, "the new one does");
+    for (const n of [...servers.slice(1), ...agents]) {
+      const r = await c.node(n).exec("stat -c '%a %U' /etc/rancher/k3s/cluster-token && cat /etc/rancher/k3s/cluster-token");
+      const [mode, content] = r.stdout.split("\n");
+      assert.equal(mode, "600 root", `${n}'s token file`);
+      assert.equal(content.trim(), n.includes("-s") ? token : String(now.outputs.agentToken), `${n}'s token file holds the new token`);
+    }
+    for (const n of agents) assert.deepEqual(await c.unitTimes(n), before[n], `${n} kept running`);
+    const t = await Promise.all(servers.map((n) => c.unitTimes(n)));
+    for (let i = 0; i < 3; i++) assert.ok(t[i].startMs! > before[servers[i]].activeMs!, `${servers[i]} restarted to drop the old token`);
+    for (let i = 1; i < 3; i++) assert.ok(t[i].startMs! >= t[i - 1].activeMs!, `${servers[i]} restarted before ${servers[i - 1]} was back`);
+    const state = await c.stack.exportState(true);
+    assert.ok(!state.includes(oldPassword), "the state no longer holds the old token");
+    assert.equal((await c.waitForReady(5)).filter((n) => n.status === "Ready").length, 5);
+  });
+});
+
+describe("day two: scale in, and failures halfway", { timeout: 30 * 60_000 }, () => {
+  const c = new ClusterUnderTest({ prefix: "eng-i", servers: 1, agents: 3, firstOctet: 180, knobs: FAST_KNOBS, knownHostKeys: true });
+
+  before(async () => {
+    await c.prepare();
+    await c.stack.run(["up", "--yes", "--skip-preview"]);
+    await c.waitForReady(4);
+  });
+  after(() => c.teardown());
+
+  it("a removed agent is drained, its Node deleted and k3s removed from it; the rest keep running", async () => {
+    const kept = await c.unitTimes("eng-i-a0");
+    await c.declare(1, 2);
+    const plan = await c.plan();
+    const changes = plan.filter((st) => st.op !== "same");
+    assert.ok(changes.every((st) => st.op === "delete" && /eng-i-a2/.test(st.urn)), changes.map((st) => `${st.op} ${st.urn}`).join("\n"));
+    const r = await c.stack.run(["up", "--yes", "--skip-preview"], { echo: true });
+    assert.match(r.stdout, /node eng-i-a2 removed from the cluster/);
+    assert.deepEqual((await c.nodeList()).map((n) => `${n.name} ${n.status}`).sort(), ["eng-i-a0 Ready", "eng-i-a1 Ready", "eng-i-s0 Ready"]);
+    const left = await c.node("eng-i-a2").exec("ls /usr/local/bin/k3s /var/lib/rancher/k3s /etc/rancher/k3s 2>&1; systemctl is-active k3s-agent || true");
+    assert.match(left.stdout, /No such file.*\n.*No such file.*\n.*No such file/s);
+    assert.deepEqual(await c.unitTimes("eng-i-a0"), kept);
+    assert.ok(!(await stateUrns(c.stack)).some((u) => u.includes("eng-i-a2")));
+  });
+
+  it("a drain that cannot finish stops pulumi up naming the node and the pod, and the node keeps serving", async () => {
+    // The simulator places its workloads when its k3s starts: restart the agent with a pod nothing may evict.
+    await configureKnobs(c.node("eng-i-a1"), { ...FAST_KNOBS, faults: { undrainablePod: true } });
+    await c.node("eng-i-a1").exec("systemctl restart k3s-agent");
+    await c.waitForReady(3);
+    await c.stack.setConfig({ "k3s-cluster:drainTimeout": "5" });
+    await c.declare(1, 1);
+    const r = await c.stack.run(["up", "--yes", "--skip-preview"], { allowFail: true });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout, /node eng-i-a1 could not be drained within 5s; pods that would not leave: \S+/);
+    const list = await c.nodeList();
+    assert.ok(list.some((n) => n.name === "eng-i-a1" && n.status === "Ready"), `eng-i-a1 uncordoned and Ready: ${JSON.stringify(list)}`);
+    assert.ok((await stateUrns(c.stack)).some((u) => u.endsWith("eng-i-a1-member")), "its membership is still in the state");
+  });
+});
