@@ -12,11 +12,15 @@ import { FAST, k3s, kubectl, newRoot, readToken, restartSim, run, Sim, startSim,
 
 const sims: Sim[] = [];
 const mirror = serveMirror("127.0.0.1");
-after(async () => { await Promise.all(sims.map((s) => s.stop())); (await mirror).close(); });
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k3s-sim-release-"));
+after(async () => {
+  await Promise.all(sims.map((s) => s.stop()));
+  (await mirror).close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 const NEXT = "v1.35.0+k3s1";
 const sha256 = (b: Buffer) => crypto.createHash("sha256").update(b).digest("hex");
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k3s-sim-release-"));
 
 async function download(release: string): Promise<{ file: string; body: Buffer }> {
   const res = await fetch((await mirror).url(release));
