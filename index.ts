@@ -16,6 +16,7 @@ export const agentPrivateIps = cluster.agentPrivateIps;
 export const serverUrl = cluster.serverUrl;
 export const apiEndpoint = cluster.apiEndpoint;
 export const verification = cluster.verification;
+export const nodes = cluster.nodes;
 export const token = cluster.token;
 export const agentToken = cluster.agentToken;
 export const kubeconfig = cluster.kubeconfig;

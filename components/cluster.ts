@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ClusterConfig } from "./config";
 import { hostsTopology } from "./hosts-topology";
 import { joinCluster } from "./orchestration";
+import type { NodeStatus } from "./cluster-check";
 import type { PublicVerificationReport } from "./server-token";
 import type { Ec2Topology, Topology } from "./topology";
 
@@ -28,6 +29,8 @@ export class ClusterComponent extends pulumi.ComponentResource {
   declare readonly kubeconfig: pulumi.Output<string>;
   /** The seven-step report of the first server, without tokens. */
   declare readonly verification: pulumi.Output<PublicVerificationReport>;
+  /** Every declared node as the cluster lists it: name, role, Ready (checked after the agents joined). */
+  declare readonly nodes: pulumi.Output<NodeStatus[]>;
 
   constructor(name: string, args: ClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super("k3s:index:Cluster", name, {}, opts);
@@ -72,11 +75,13 @@ export class ClusterComponent extends pulumi.ComponentResource {
     this.agentToken = joined.agentToken;
     this.kubeconfig = joined.kubeconfig;
     this.verification = joined.verification;
+    this.nodes = joined.nodes;
     this.registerOutputs({
       token: this.token,
       agentToken: this.agentToken,
       kubeconfig: this.kubeconfig,
       verification: this.verification,
+      nodes: this.nodes,
       serverPublicIps: this.serverPublicIps,
       serverPrivateIps: this.serverPrivateIps,
       agentPrivateIps: this.agentPrivateIps,

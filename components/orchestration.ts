@@ -5,6 +5,7 @@
 //   outputs: token, agentToken, kubeconfig (secrets) and the verification report
 import * as pulumi from "@pulumi/pulumi";
 import { NodeBootstrap, SshTarget } from "./bootstrap";
+import { checkCluster, type NodeStatus } from "./cluster-check";
 import { ClusterPolicy } from "./cluster-policy";
 import { NodeMembership } from "./membership";
 import { afterAgentUpdateScript, beforeAgentUpdateScript } from "./membership-scripts";
@@ -74,6 +75,8 @@ export interface JoinOutputs {
   agents: NodeHandle[];
   /** Every node's membership, in the order servers then agents. */
   members: NodeMembership[];
+  /** The whole-cluster check's verdict: every declared node, its role and status. */
+  nodes: pulumi.Output<NodeStatus[]>;
 }
 
 export const DEFAULT_DRAIN_TIMEOUT = 120;
@@ -208,6 +211,13 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
     }, { parent, dependsOn: [agentBootstraps[i].applied, gate] }));
   }
 
+  const nodes = checkCluster(`${args.clusterName}-cluster-check`, {
+    via, viaName: first.name,
+    expected: [...args.servers.map((n) => ({ name: n.name, role: "server" as const })), ...agents.map((n) => ({ name: n.name, role: "agent" as const }))],
+    timeoutSeconds: args.tokenTimeout,
+    revisions: [...serverBootstraps, ...agentBootstraps].map((b) => b.revision),
+  }, { parent, dependsOn: members });
+
   const kubeconfig = fetchKubeconfig(`${args.clusterName}-kubeconfig`, {
     clusterName: args.clusterName,
     ssh: ssh(first, firstHostKey),
@@ -223,5 +233,6 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
     verifications,
     agents,
     members,
+    nodes,
   };
 }

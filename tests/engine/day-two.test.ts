@@ -119,6 +119,52 @@ describe("day two on HA 3+2: rolling upgrade and token rotation", { timeout: 30 
     assert.ok(!state.includes(oldPassword), "the state no longer holds the old token");
     assert.equal((await c.waitForReady(5)).filter((n) => n.status === "Ready").length, 5);
   });
+
+  it("an agent that does not come back after its upgrade stops pulumi up naming it and the step; the cluster keeps serving", async () => {
+    // The new release's k3s exits at once on this agent: it never comes back.
+    await configureKnobs(c.node("eng-d-a1"), { ...FAST_KNOBS, faults: { exitAtStart: 1 } });
+    await c.stack.setConfig({ ...c.releaseConfig("v1.35.1+k3s1"), "k3s-cluster:tokenTimeout": "30" });
+    const r = await c.stack.run(["up", "--yes", "--skip-preview"], { allowFail: true });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout, /eng-d-a1 update failed with exit code \d+ on 198\.51\.100\.174: .*k3s-agent is still '\w+' after 30 s/);
+    const list = await c.nodeList();
+    for (const n of servers) assert.ok(list.some((x) => x.name === n && x.status === "Ready"), `${n} serving: ${JSON.stringify(list)}`);
+    assert.equal(await passwordWorks("198.51.100.171", String((await c.secrets()).outputs.token).split(":").pop()!), 200, "the API answers");
+  });
+});
+
+describe("day two: servers 5 → 3", { timeout: 30 * 60_000 }, () => {
+  const c = new ClusterUnderTest({ prefix: "eng-e", servers: 5, agents: 1, firstOctet: 186, knobs: FAST_KNOBS, knownHostKeys: true });
+
+  before(async () => {
+    await c.prepare();
+    await c.stack.run(["up", "--yes", "--skip-preview"]);
+    await c.waitForReady(6);
+  });
+  after(() => c.teardown());
+
+  it("refuses 5 → 1 at preview: a majority of etcd members would leave at once", async () => {
+    await c.declare(1, 1);
+    const r = await c.stack.run(["preview"], { allowFail: true });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout + r.stderr, /k3s-cluster:hosts 5 → 1 servers would remove 4 of 5 etcd members in one update; at most 2 can leave at once/);
+  });
+
+  it("5 → 3: the two servers leave etcd one at a time; the node list and the members are exactly the declared ones", async () => {
+    await c.declare(3, 1);
+    const r = await c.stack.run(["up", "--yes", "--skip-preview"], { echo: true });
+    assert.match(r.stdout, /node eng-e-s4 removed from the cluster/);
+    assert.match(r.stdout, /node eng-e-s3 removed from the cluster/);
+    assert.deepEqual((await c.waitForReady(4)).map((n) => `${n.name} ${n.status}`).sort(),
+      ["eng-e-a0 Ready", "eng-e-s0 Ready", "eng-e-s1 Ready", "eng-e-s2 Ready"]);
+    const members = await c.node("eng-e-s0").exec("k3s sim-etcd member list");
+    const names = members.stdout.trim().split("\n").map((l) => l.split(/[\s,]+/).find((w) => /^eng-e-s\d/.test(w)) ?? l).sort();
+    assert.deepEqual(names.map((n) => n.replace(/-[0-9a-f]{8}$/, "")), ["eng-e-s0", "eng-e-s1", "eng-e-s2"], members.stdout);
+    for (const gone of ["eng-e-s3", "eng-e-s4"]) {
+      const left = await c.node(gone).exec("ls /usr/local/bin/k3s 2>&1 || true");
+      assert.match(left.stdout, /No such file/, `${gone} was given back clean`);
+    }
+  });
 });
 
 describe("day two: scale in, and failures halfway", { timeout: 30 * 60_000 }, () => {

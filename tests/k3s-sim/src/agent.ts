@@ -37,6 +37,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   const knobs = loadKnobs();
   let cfg: SimConfig;
   try { cfg = loadConfig("agent", argv); } catch (e) { return fatal((e as Error).message); }
+  if (knobs.faults.exitAtStart !== undefined) fatal(`simulated start failure (exitAtStart=${knobs.faults.exitAtStart})`, knobs.faults.exitAtStart);
   if (!cfg.server) fatal("server: --server (K3S_URL) is required for an agent");
   if (cfg.token === undefined) fatal("token: --token, --token-file, K3S_TOKEN or K3S_TOKEN_FILE is required for an agent");
   log("info", `Starting k3s agent ${knobs.version} (${releaseCommit(knobs.version)}) as ${cfg.nodeName || os.hostname()}`);
