@@ -9,7 +9,7 @@ const header = "set -euo pipefail\nexport PATH=\"/usr/local/bin:$PATH\"\n";
 export function waitNodeReadyScript(node: string, role: "server" | "agent", timeoutSeconds: number): string {
   return `${header}node=${shellQuote(node)}
 role=${shellQuote(role)}
-echo "waiting up to ${timeoutSeconds}s for node $node to be listed Ready as a $role"
+echo "waiting up to ${timeoutSeconds}s for node $node to be listed Ready as ${role === "agent" ? "an" : "a"} $role"
 deadline=$((SECONDS + ${timeoutSeconds}))
 state="not listed"
 while :; do
@@ -46,7 +46,8 @@ function drainLines(drainSeconds: number): string {
   return `echo "cordoning and draining $node (up to ${drainSeconds}s)"
 k3s kubectl cordon "$node"
 if ! out=$(k3s kubectl drain "$node" --ignore-daemonsets --delete-emptydir-data --timeout=${drainSeconds}s 2>&1); then
-  pods=$(grep -oE 'pods?/"?[A-Za-z0-9.-]+"?( -n "?[A-Za-z0-9.-]+"?)?' <<<"$out" | tr -d '"' | sort -u | paste -sd, - || true)
+  # kubectl names each pod it could not evict as: error when evicting pods/"NAME" -n "NAMESPACE" ...
+  pods=$(sed -nE 's/.*evicting pods\\/"([^"]+)" -n "([^"]+)".*/\\2\\/\\1/p' <<<"$out" | sort -u | paste -sd, - || true)
   echo "node $node could not be drained within ${drainSeconds}s; pods that would not leave: \${pods:-(see below)}" >&2
   tail -n 5 <<<"$out" >&2
   k3s kubectl uncordon "$node" >/dev/null 2>&1 || true

@@ -102,8 +102,8 @@ async function rolled<T>(p: RemoteCommandProps, around: Around, run: () => Promi
   }
 }
 
-/** Inputs whose change re-runs the step (`update`, or `create` again). */
-const RERUN_KEYS = ["create", "update", "delete", "stdin", "archiveDir", "archiveDigest", "timeoutSeconds", "logging", "captureStdout", "rerunOn"];
+/** Inputs whose change re-runs the step (`update`, or `create` again). A new `delete` is only stored. */
+const RERUN_KEYS = ["create", "update", "stdin", "archiveDir", "archiveDigest", "timeoutSeconds", "logging", "captureStdout", "rerunOn"];
 
 function isUnknown(v: unknown): boolean {
   return v === UNKNOWN;
@@ -228,7 +228,7 @@ export const remoteCommandProvider: pulumi.dynamic.ResourceProvider = {
     // A connection change (address, user, key) alone re-runs nothing: the node is the same one.
     const conn = ["host", "port", "user", "privateKey", "dialTimeout"].some((k) =>
       isUnknown(news.connection) || isUnknown(news.connection?.[k]) || changed(olds.connection?.[k], news.connection?.[k]));
-    return { changes: keys.length > 0 || conn || changed(olds.logUrn, news.logUrn) };
+    return { changes: keys.length > 0 || conn || changed(olds.logUrn, news.logUrn) || changed(olds.delete, news.delete) || changed(olds.around, news.around) };
   },
   async create(inputs: any) {
     const p = inputs as RemoteCommandProps;

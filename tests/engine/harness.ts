@@ -2,6 +2,7 @@
 // a scratch project with its own file backend, and the evidence a test asserts on (engine transcript,
 // command lines sampled on the host and every node, files, unit timestamps, the node list).
 import * as fs from "node:fs";
+import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
@@ -205,3 +206,27 @@ export async function stateUrns(stack: PulumiStack): Promise<string[]> {
   const state = JSON.parse(await stack.exportState()) as { deployment: { resources?: { urn: string }[] } };
   return (state.deployment.resources ?? []).map((r) => r.urn);
 }
+
+/** Polls every server's /ping every 200 ms; the longest stretch (ms) in which none answered. */
+export function apiSampler(addresses: string[]) {
+  let last = Date.now();
+  let longest = 0;
+  let samples = 0;
+  const ping = (ip: string) => new Promise<boolean>((resolve) => {
+    const req = https.get({ host: ip, port: 6443, path: "/ping", rejectUnauthorized: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => { req.destroy(); resolve(false); });
+  });
+  const timer = setInterval(async () => {
+    samples++;
+    const answered = (await Promise.all(addresses.map(ping))).some(Boolean);
+    const now = Date.now();
+    if (answered) last = now;
+    longest = Math.max(longest, now - last);
+  }, 200);
+  return { stop: () => { clearInterval(timer); return { longestGapMs: longest, samples }; } };
+}
+
