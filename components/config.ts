@@ -2,12 +2,12 @@
 // Values arrive from Pulumi config as strings; each problem becomes one message that names the full
 // key, the value given (never a secret's) and the rule.
 import { z } from "zod";
+import { K3S_VERSION, K3S_VERSION_RULE } from "./k3s-version";
 
 export const NAMESPACE = "k3s-cluster";
 export const SECRET_KEYS = new Set(["sshPrivateKey", "token"]);
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const K3S_VERSION = /^(v\d+\.\d+\.\d+\+k3s\d+|stable|latest|testing|v\d+\.\d+)$/;
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const INSTANCE_TYPE = /^[a-z][a-z0-9-]*\.[a-z0-9]+$/;
 const UNIX_USER = /^[a-z_][a-z0-9_-]*$/;
@@ -86,7 +86,8 @@ const settings = z.object({
     ).optional(),
     vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, "must be a VPC id like vpc-0123abcd").optional(),
     subnetIds: z.preprocess(json, z.array(z.string().regex(/^subnet-[0-9a-f]+$/, "must be subnet ids")).min(1)).optional(),
-    k3sVersion: z.string().regex(K3S_VERSION, "must be a pinned release like v1.34.3+k3s1 or a channel (stable, latest, testing, v1.34)").default("v1.34.3+k3s1"),
+    // The same rule the Puppet module applies (components/k3s-version.ts): a pinned release, never a channel.
+    k3sVersion: z.string().regex(K3S_VERSION, K3S_VERSION_RULE).default("v1.34.3+k3s1"),
     k3sBinaryUrl: z.string().regex(/^(https?:\/\/\S+|\/\S+)$/, "must be an http(s) URL or an absolute path").optional(),
     k3sBinarySha256: z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex characters").optional(),
     autoTokenSharing: z.preprocess(bool, z.boolean({ message: "must be true or false" })).default(true),

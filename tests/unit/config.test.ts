@@ -66,7 +66,7 @@ describe("stack configuration rules", () => {
 
   it("checks k3sVersion, agents and combinations", () => {
     assert.match(messages({ "k3s-cluster:k3sVersion": "1.34" })[0], /pinned release like v1.34.3\+k3s1/);
-    assert.deepEqual(messages({ "k3s-cluster:k3sVersion": "stable" }), []);
+    assert.match(messages({ "k3s-cluster:k3sVersion": "stable" })[0], /channels such as stable, latest or v1\.34 are refused/);
     assert.match(messages({ "k3s-cluster:agents": "-1" })[0], /agents must be 0 or more/);
     assert.match(messages({ "k3s-cluster:autoTokenSharing": "false" })[0], /token is required when autoTokenSharing is false/);
     assert.match(messages({ "k3s-cluster:ami": "ami-0abc1234" })[0], /sshUser is required when ami is set/);

@@ -6,6 +6,17 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { K3S_VERSION_PATTERN, K3S_VERSION_RULE, checkK3sVersion, isK3sVersion } from "../../components/k3s-version";
+import { validateConfig } from "../../components/config";
+
+/** What the stack config says about a k3sVersion value, everything else valid. */
+function configMessages(version: string): string[] {
+  const r = validateConfig({
+    "k3s-cluster:clusterName": "demo",
+    "k3s-cluster:adminCidrs": '["203.0.113.0/24"]',
+    "k3s-cluster:k3sVersion": version,
+  });
+  return r.ok ? [] : r.messages;
+}
 
 const root = path.resolve(__dirname, "../..");
 const table = JSON.parse(readFileSync(path.join(root, "tests/fixtures/k3s-versions.json"), "utf8")) as { accepted: string[]; refused: string[] };
@@ -21,6 +32,7 @@ describe("k3sVersion: one rule for the stack config and the Puppet module", () =
     it(`accepts ${JSON.stringify(v)}`, () => {
       assert.equal(isK3sVersion(v), true);
       assert.equal(checkK3sVersion(v), undefined);
+      assert.deepEqual(configMessages(v), [], "the stack config accepts it too");
     });
   }
 
@@ -28,6 +40,7 @@ describe("k3sVersion: one rule for the stack config and the Puppet module", () =
     it(`refuses ${JSON.stringify(v)}, naming the setting, the rule and the value`, () => {
       assert.equal(isK3sVersion(v), false);
       assert.equal(checkK3sVersion(v), `k3s-cluster:k3sVersion ${K3S_VERSION_RULE} (got ${JSON.stringify(v)})`);
+      assert.deepEqual(configMessages(v), [`k3s-cluster:k3sVersion ${K3S_VERSION_RULE} (got ${JSON.stringify(v)})`], "the stack config refuses it with the same message");
     });
   }
 
