@@ -1,9 +1,11 @@
 // What the end-to-end Puppet runs share: nodes prepared as Puppet agents of the test puppetserver with the
 // k3s simulator available as a local binary, timed agent runs whose output is kept for the secret checks,
 // a /proc sampler, and the file scans that prove where a token may sit on a node.
+import { createHash } from "node:crypto";
 import { promises as fs, readFileSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { startNodes, type NodeSpec, type TestNode } from "../../rig/nodes";
+import type { PuppetInfra } from "../infra/index";
 
 /** Where the module's `binary_source` points on every node (copied there before any run). */
 export const SIM_SOURCE = "/opt/k3s-sim/k3s";
@@ -47,6 +49,33 @@ export async function bootNodes(specs: NodeSpec[]): Promise<TestNode[]> {
   }
 }
 
+/**
+ * Hiera data for the production environment. The node blocks of site.pp then hold the seed's class
+ * declarations verbatim; what only this test environment needs (the simulator as a local binary) comes from here.
+ */
+export async function writeHiera(infra: PuppetInfra, data: Record<string, string | number | boolean>): Promise<void> {
+  await fs.writeFile(path.join(infra.environmentDir, "hiera.yaml"),
+    "---\nversion: 5\ndefaults:\n  datadir: data\n  data_hash: yaml_data\nhierarchy:\n  - name: common\n    path: common.yaml\n", { mode: 0o644 });
+  await fs.mkdir(path.join(infra.environmentDir, "data"), { recursive: true, mode: 0o755 });
+  await fs.writeFile(path.join(infra.environmentDir, "data", "common.yaml"),
+    "---\n" + Object.entries(data).map(([k, v]) => `${k}: ${JSON.stringify(v)}\n`).join(""), { mode: 0o644 });
+}
+
+/** An agent's order of its cluster's servers, as the module's join script ranks them: sha256("<certname>/<title>"). */
+export function serverOrder(certname: string, titles: string[]): string[] {
+  const key = (t: string) => createHash("sha256").update(`${certname}/${t}`).digest("hex");
+  return [...titles].sort((a, b) => key(a).localeCompare(key(b)));
+}
+
+/** The catalog Puppet cached on the node, with its mode, owner and group. */
+export async function cachedCatalog(node: TestNode): Promise<{ path: string; mode: string; owner: string; text: string }> {
+  const file = `/var/cache/puppet/client_data/catalog/${node.name}.json`;
+  const st = await node.exec(`stat -c '%a %U:%G' ${file}`);
+  if (st.code !== 0) throw new Error(`${node.name}: no cached catalog at ${file}: ${st.stderr}`);
+  const [mode, owner] = st.stdout.trim().split(" ");
+  return { path: file, mode, owner, text: await fs.readFile(path.join(node.rootDir, file), "utf8") };
+}
+
 /** `puppet agent -t` on the node; exit 0 = nothing to change, 2 = changed, 4/6 = failures. */
 export async function puppetRun(node: TestNode, label: string, opts: { mayFail?: boolean } = {}): Promise<RunRecord> {
   const t0 = Date.now();
@@ -73,6 +102,11 @@ export async function converge(node: TestNode, label: string, max = 4): Promise<
     changing.push(rec);
   }
   throw new Error(`${node.name} still changes something after ${max} Puppet runs`);
+}
+
+/** converge() on several nodes at once (their runs overlap as in an estate); the changing runs of each. */
+export async function convergeAll(nodes: TestNode[], label: string, max = 5): Promise<RunRecord[][]> {
+  return Promise.all(nodes.map((n) => converge(n, label, max)));
 }
 
 export interface ClusterNode { name: string; ready: string; roles: string; }

@@ -91,11 +91,13 @@ profiler: {
 }
 
 export interface PuppetdbPaths {
-  varDir: string; logback: string; pgPort: number; pgPassword: string; serverIp: string;
+  varDir: string; logback: string; pgPort: number; pgPassword: string;
+  /** Where PuppetDB's TLS API listens: loopback, reached by puppetserver only. */
+  sslHost: string;
   sslKey: string; sslCert: string; sslCa: string; httpPort: number;
 }
 
-/** PuppetDB's `conf.d`: plain HTTP on loopback only (for the tests' queries), TLS on the bridge address. */
+/** PuppetDB's `conf.d`: plain HTTP on loopback (the tests' queries) and TLS on `sslHost` (puppetserver's). */
 export function puppetdbConfD(p: PuppetdbPaths): Record<string, string> {
   return {
     "config.ini": `[global]
@@ -113,7 +115,7 @@ password = ${p.pgPassword}
     "jetty.ini": `[jetty]
 host = 127.0.0.1
 port = ${p.httpPort}
-ssl-host = ${p.serverIp}
+ssl-host = ${p.sslHost}
 ssl-port = 8081
 ssl-key = ${p.sslKey}
 ssl-cert = ${p.sslCert}

@@ -1,7 +1,9 @@
 // Real Puppet infrastructure for the tests: PostgreSQL, PuppetDB and puppetserver from Debian's packages,
-// started without systemd, all state under one directory on the host's disk. Nodes reach it as
-// `puppet.test` = 198.51.100.1 (the host's address on the test bridge): puppetserver on :8140, PuppetDB's
-// certificate-authenticated API on :8081. The tests query PuppetDB in plain HTTP on loopback.
+// started without systemd, all state under one directory on the host's disk. Nodes reach puppetserver as
+// `puppet.test` = 198.51.100.1:8140 (the host's address on the test bridge) and nothing else: PuppetDB listens
+// on loopback only (TLS on 127.0.0.1:8081 for puppetserver, which resolves puppet.test to 127.0.0.1 in its own
+// mount namespace; plain HTTP on 127.0.0.1:18080 for the tests' queries), as in an estate where only the
+// puppetserver talks to PuppetDB.
 import { promises as fs } from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
@@ -49,7 +51,7 @@ export interface PuppetInfra {
   /** puppetserver's code dir; the environment `production` lives in `environmentDir`. */
   readonly codeDir: string;
   readonly environmentDir: string;
-  /** The file bind-mounted over /etc/hosts for host-side processes (`puppet.test` → bridge address). */
+  /** The file bind-mounted over /etc/hosts for host-side agents (`puppet.test` → bridge address). */
   readonly hostsFile: string;
   /** The server's own ssldir (its CA certificate is `certs/ca.pem`). */
   readonly ssldir: string;
@@ -143,6 +145,9 @@ export async function startPuppetInfra(opts: InfraOptions = {}): Promise<PuppetI
   const pidFile = (name: string) => path.join(stateDir, "pids", `${name}.pid`);
   const hostsFile = path.join(stateDir, "hosts");
   await fs.writeFile(hostsFile, `127.0.0.1 localhost\n${SERVER_IP} ${SERVER_NAME}\n`, { mode: 0o644 });
+  // puppetserver reaches PuppetDB (which listens on loopback only) as puppet.test, the name its certificate has.
+  const serverHostsFile = path.join(stateDir, "hosts-puppetserver");
+  await fs.writeFile(serverHostsFile, `127.0.0.1 localhost ${SERVER_NAME}\n`, { mode: 0o644 });
 
   const codeDir = path.join(stateDir, "code");
   const confDir = path.join(stateDir, "puppet");
@@ -200,7 +205,7 @@ export async function startPuppetInfra(opts: InfraOptions = {}): Promise<PuppetI
     await fs.writeFile(path.join(pdbDir, "logback.xml"), logbackXml(pdbLog));
     for (const [f, text] of Object.entries(puppetdbConfD({
       varDir: path.join(pdbDir, "var"), logback: path.join(pdbDir, "logback.xml"), pgPort: pg.port,
-      pgPassword: pg.password, serverIp: SERVER_IP, httpPort: PUPPETDB_HTTP_PORT,
+      pgPassword: pg.password, sslHost: "127.0.0.1", httpPort: PUPPETDB_HTTP_PORT,
       sslKey: path.join(pdbSsl, "private.pem"), sslCert: path.join(pdbSsl, "public.pem"), sslCa: path.join(pdbSsl, "ca.pem"),
     }))) {
       await writeOwned(path.join(pdbDir, "conf.d", f), text, "puppetdb:puppetdb", 0o600);
@@ -227,7 +232,7 @@ export async function startPuppetInfra(opts: InfraOptions = {}): Promise<PuppetI
     await cmd("chown", ["puppet:puppet", srvRestart]);
     pids.puppetserver = await startDaemon({
       name: "puppetserver", user: "puppet", logFile: path.join(srvDir, "console.log"), pidFile: pidFile("puppetserver"),
-      hostsFile,
+      hostsFile: serverHostsFile,
       env: { HOME: serverPaths.varDir, PATH: "/usr/bin:/bin", LANG: "C.UTF-8" },
       argv: ["/usr/bin/java", "-Xms512m", "-Xmx1g", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
         ...(opts.serverJavaArgs ?? []),

@@ -54,17 +54,6 @@ class k3s_cluster::token_automation {
     content => "# Managed by Puppet (k3s_cluster): read by its facts. No secret.\n${k3s_cluster::to_yaml($state)}",
   }
 
-  # Puppet writes the catalog it caches with mode 0660 when it creates the file and keeps an existing
-  # file's mode when it replaces it, so once set to 0600 it stays so. (Tokens in it are sealed anyway.)
-  $catalog_cache = $facts.dig('k3s_cluster_node', 'catalog_cache')
-  if $trusted['authenticated'] == 'remote' and $catalog_cache =~ Pattern[/\A\//] {
-    file { $catalog_cache:
-      owner => 'root',
-      group => 'root',
-      mode  => '0600',
-    }
-  }
-
   if $k3s_cluster::sharing {
     # This node's record. A server's carries join material only while it passes the seven-step check
     # (the k3s_cluster_export fact runs it before every catalog): its agent-scoped token in clear, for

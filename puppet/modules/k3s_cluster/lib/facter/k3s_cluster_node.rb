@@ -4,8 +4,7 @@ require 'yaml'
 
 # What the puppetserver needs to know about this node's k3s when it plans the next catalog (no secret):
 # the role the module gave it in its cluster (`init`, `join`, or still waiting), since when it waits, whether
-# the node already holds a cluster's data, whether it joined through a server, and where Puppet caches this
-# node's catalog (the module keeps that file root 0600).
+# the node already holds a cluster's data, and whether it joined through a server.
 Facter.add(:k3s_cluster_node) do
   confine kernel: 'Linux'
   setcode do
@@ -19,15 +18,6 @@ Facter.add(:k3s_cluster_node) do
     node = state.select { |k, _| ['cluster_name', 'node_type', 'role', 'waiting_since'].include?(k) }
     node['has_data'] = File.exist?(File.join(data_dir, 'server', 'tls', 'server-ca.crt'))
     node['joined'] = File.exist?('/etc/rancher/k3s/config.yaml.d/50-cluster-join.yaml')
-    if defined?(Puppet) && Puppet.respond_to?(:[])
-      begin
-        ext = (Puppet[:catalog_cache_terminus] || 'json').to_s
-        ext = 'json' if ext.empty?
-        node['catalog_cache'] = File.join(Puppet[:client_datadir], 'catalog', "#{Puppet[:certname]}.#{ext}")
-      rescue StandardError
-        nil
-      end
-    end
     node
   end
 end

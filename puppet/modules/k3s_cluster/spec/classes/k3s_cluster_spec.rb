@@ -425,16 +425,6 @@ describe 'k3s_cluster' do
     end
   end
 
-  context 'keeps the catalog Puppet caches on the node root 0600' do
-    let(:params) { { node_type: 'agent', cluster_name: 'demo', server_url: 'https://10.0.1.10:6443', token_file: '/t' } }
-    let(:facts) { { 'k3s_cluster_node' => { 'catalog_cache' => '/var/cache/puppet/client_data/catalog/node1.example.test.json' } } }
-
-    it do
-      is_expected.to contain_file('/var/cache/puppet/client_data/catalog/node1.example.test.json').with(owner: 'root', group: 'root', mode: '0600')
-      expect(catalogue.resource('File', '/var/cache/puppet/client_data/catalog/node1.example.test.json')[:ensure]).to be_nil
-    end
-  end
-
   context 'extra k3s configuration' do
     let(:params) { { config: { 'node-label' => ['tier=edge'], 'write-kubeconfig-mode' => '0640' } } }
 
