@@ -28,6 +28,7 @@ export const STEP_TIMEOUTS = {
   tokenFile: 60,
   // puppet apply installs k3s; on a joining node the k3s unit's start blocks until it has joined.
   apply: 1200,
+  start: 660,
   kubeconfig: 60,
   uninstall: 300,
 } as const;
@@ -264,6 +265,22 @@ case "$rc" in
   2) echo "puppet apply finished: changes applied" ;;
   *) echo "puppet apply failed with exit code $rc (4: failed resources, 6: changes and failures)" >&2; exit "$rc" ;;
 esac
+`;
+}
+
+/**
+ * Starts (or, after a change of its binary or configuration, restarts) the k3s unit with the module's own
+ * start script, and waits up to `waitSeconds` for it to turn active (0: queue the start and return — the
+ * verification of a server does the waiting and names the step). A unit already running as configured is
+ * left alone.
+ */
+export function startUnitScript(unit: "k3s" | "k3s-agent", waitSeconds: number): string {
+  return `${header}export PATH="/usr/local/sbin:/usr/local/bin:$PATH"
+if k3s-cluster-start --check ${unit}; then
+  echo "${unit} is running with its current binary and configuration"
+  exit 0
+fi
+k3s-cluster-start ${unit} ${waitSeconds}
 `;
 }
 

@@ -19,6 +19,7 @@ import {
   removePuppetScript,
   removeTokenFileScript,
   rewriteServerTokenFileScript,
+  startUnitScript,
   uninstallK3sScript,
   waitForCloudInitScript,
   writeTokenFileScript,
@@ -82,8 +83,10 @@ export interface NodeBootstrapArgs {
    * A component's `dependsOn` does not reach its children, hence this argument.
    */
   joinAfter?: pulumi.Input<pulumi.Resource>[];
-  /** The node runs a k3s server (a rotated token restarts it). */
+  /** The node runs a k3s server (unit `k3s`; a rotated token restarts it); otherwise an agent (`k3s-agent`). */
   server?: boolean;
+  /** Seconds the start waits for the unit to turn active (agents: their join); 0 queues it (servers are verified). */
+  startWaitSeconds?: number;
   /** Resources every step waits for (the cluster policy: a refused change touches no node). */
   after?: pulumi.Input<pulumi.Resource>[];
   /**
@@ -106,7 +109,7 @@ function rollingCommands(r: NonNullable<NodeBootstrapArgs["rolling"]>) {
 }
 
 export class NodeBootstrap extends pulumi.ComponentResource {
-  /** The last step: the node has applied its manifest (k3s installed and started). */
+  /** The last step: k3s installed, configured and started on the node (its join). */
   readonly applied: RemoteCommand;
   readonly tokenFile?: RemoteCommand;
   /** `SHA256:…` of the node's host key, pinned at first contact; every later connection must meet it. */
@@ -153,8 +156,21 @@ export class NodeBootstrap extends pulumi.ComponentResource {
       timeoutSeconds: STEP_TIMEOUTS.modules,
     }, { ...child, dependsOn: [puppetAgent] });
 
+    // Everything a node can do before it may join runs now, alongside the other nodes: install k3s at the
+    // pinned release, write its configuration (naming the token file), prepare the unit — Puppet leaves it
+    // stopped. Behind the gate remain only the token file and the start.
+    const prepared = new RemoteCommand(`${name}-puppet-apply`, {
+      connection,
+      create: cmd(puppetApplyScript(paths), STEP_TIMEOUTS.apply),
+      delete: cmd(uninstallK3sScript(paths), STEP_TIMEOUTS.uninstall),
+      stdin: args.manifest,
+      timeoutSeconds: STEP_TIMEOUTS.apply,
+      // A changed module is applied again in place; a replacement would uninstall k3s behind the new apply.
+      rerunOn: [digest],
+    }, { ...child, dependsOn: [modules] });
+
     const joinAfter = args.joinAfter ?? [];
-    const applyDeps: pulumi.Input<pulumi.Resource>[] = [modules, ...joinAfter];
+    const startDeps: pulumi.Input<pulumi.Resource>[] = [prepared, ...joinAfter];
     if (args.token !== undefined) {
       this.tokenFile = new RemoteCommand(`${name}-token-file`, {
         connection,
@@ -167,21 +183,20 @@ export class NodeBootstrap extends pulumi.ComponentResource {
         logging: "none",
         timeoutSeconds: STEP_TIMEOUTS.tokenFile,
       }, { ...child, dependsOn: [cloudInit, ...joinAfter] });
-      applyDeps.push(this.tokenFile);
+      startDeps.push(this.tokenFile);
     }
 
-    this.applied = new RemoteCommand(`${name}-puppet-apply`, {
+    const revision = pulumi.output(args.manifest).apply((m) => createHash("sha256").update(`${digest}\0${m}`).digest("hex"));
+    // The join: start the unit (restart it when its binary or configuration changed — an upgrade).
+    this.applied = new RemoteCommand(`${name}-start`, {
       connection,
-      create: cmd(puppetApplyScript(paths), STEP_TIMEOUTS.apply),
-      delete: cmd(uninstallK3sScript(paths), STEP_TIMEOUTS.uninstall),
-      stdin: args.manifest,
-      timeoutSeconds: STEP_TIMEOUTS.apply,
-      // A changed module is applied again in place; a replacement would uninstall k3s behind the new apply.
-      rerunOn: [digest],
+      create: cmd(startUnitScript(args.server ? "k3s" : "k3s-agent", args.startWaitSeconds ?? 0), STEP_TIMEOUTS.start),
+      timeoutSeconds: STEP_TIMEOUTS.start,
+      rerunOn: [revision],
       around: args.rolling && rollingCommands(args.rolling),
-    }, { ...child, dependsOn: applyDeps });
+    }, { ...child, dependsOn: startDeps });
 
-    this.revision = pulumi.output(args.manifest).apply((m) => createHash("sha256").update(`${digest}\0${m}`).digest("hex"));
+    this.revision = revision;
     this.registerOutputs({ applied: this.applied.id, hostKey: this.hostKey, revision: this.revision });
   }
 }

@@ -121,7 +121,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
         ...common,
         nodeType: "server",
         clusterInit: !joining,
-        waitForService: false,
+        startService: false,
         tokenFile: token === undefined ? undefined : DEFAULT_PATHS.tokenFile,
         serverUrl: joining ? url : undefined,
         nodeName: server.name,
@@ -171,7 +171,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
   const waitSeconds = args.tokenTimeout * args.servers.length;
   for (const agent of agents) {
     const manifest = pulumi.output(serverUrl).apply((url) => renderManifest({
-      ...common, nodeType: "agent", clusterInit: false, waitForService: true, tokenFile: DEFAULT_PATHS.tokenFile, serverUrl: url,
+      ...common, nodeType: "agent", clusterInit: false, startService: false, tokenFile: DEFAULT_PATHS.tokenFile, serverUrl: url,
       nodeName: agent.name, tlsSan: [],
     }));
     agentBootstraps.push(new NodeBootstrap(agent.resourceName, {
@@ -180,6 +180,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       // (the verification's output) or, with a user-supplied token, for nothing — k3s-agent retries.
       joinAfter: args.waitForToken ? [gate] : [],
       after: [policy],
+      startWaitSeconds: args.tokenTimeout,
       rolling: {
         via, viaName: `${first.name} (rolling ${agent.name})`,
         before: beforeAgentUpdateScript(agent.name, args.k3sVersion, waitSeconds, drainSeconds),

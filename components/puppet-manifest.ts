@@ -18,10 +18,11 @@ export interface K3sClusterClassParams {
   /** Seconds Puppet waits for the k3s unit to turn active (an agent: to join). */
   tokenTimeout: number;
   /**
-   * false on servers: Puppet queues the unit's start and returns, and the ServerToken verification does
-   * the waiting, so a server that never gets ready fails there with the step named.
+   * false: Puppet installs and configures k3s but leaves the unit to whoever applies the manifest. The
+   * program does that so a node is prepared before its join token exists; it then writes the token and
+   * starts the unit itself (NodeBootstrap's start step).
    */
-  waitForService: boolean;
+  startService: boolean;
 }
 
 /** Puppet single-quoted string: only `\` and `'` need escaping. */
@@ -47,7 +48,7 @@ export function renderManifest(p: K3sClusterClassParams): string {
     attrs.push(["install_method", puppetString("script")]);
   }
   attrs.push(["token_timeout", String(p.tokenTimeout)]);
-  if (!p.waitForService) attrs.push(["wait_for_service", "false"]);
+  if (!p.startService) attrs.push(["start_service", "false"]);
   attrs.push(["node_name", puppetString(p.nodeName)]);
   attrs.push(["tls_san", `[${p.tlsSan.map(puppetString).join(", ")}]`]);
   const width = Math.max(...attrs.map(([k]) => k.length));

@@ -13,7 +13,7 @@ import { K3S_YAML } from "../helpers/k3s-yaml";
 
 const base = {
   nodeType: "server" as const, clusterInit: true, clusterName: "demo", k3sVersion: "v1.34.3+k3s1",
-  nodeName: "demo-server-0", tlsSan: ["203.0.113.10"], tokenTimeout: 300, waitForService: false,
+  nodeName: "demo-server-0", tlsSan: ["203.0.113.10"], tokenTimeout: 300, startService: false,
 };
 
 test("first server: cluster_init, script install, no token_file or server_url", () => {
@@ -27,7 +27,7 @@ class { 'k3s_cluster':
   k3s_version        => 'v1.34.3+k3s1',
   install_method     => 'script',
   token_timeout      => 300,
-  wait_for_service   => false,
+  start_service      => false,
   node_name          => 'demo-server-0',
   tls_san            => ['203.0.113.10'],
 }

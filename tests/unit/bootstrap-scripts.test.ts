@@ -6,21 +6,19 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import {
   INSTALLED_MARKER_DIR, installModulesScript, installPuppetScript, puppetApplyScript, readKubeconfigScript,
-  remoteCommand, removeModulesScript, removePuppetScript, removeTokenFileScript, shellQuote, uninstallK3sScript,
+  remoteCommand, removeModulesScript, removePuppetScript, removeTokenFileScript, rewriteServerTokenFileScript, shellQuote, uninstallK3sScript,
   waitForCloudInitScript, writeTokenFileScript,
 } from "../../components/bootstrap-scripts";
 import { renderManifest } from "../../components/puppet-manifest";
 import { writeStandinK3sModule } from "../helpers/standin-k3s-module";
+import {
+  assertShellcheckClean, fakeRoot, recordingStub, rootCommand, runInFakeRoot, stubCalls, tmpRoot,
+} from "./script-root";
 
 const TOKEN = "K10" + "ab".repeat(32) + "::server:" + "5e".repeat(16);
-
-function tmpRoot(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "k3s-bootstrap-"));
-}
 
 /** Runs a command text the way sshd does: through the login shell (`sh -c`). */
 function runCommandText(text: string, input: string | Buffer = "", env: NodeJS.ProcessEnv = process.env) {
@@ -39,6 +37,7 @@ const scripts: Record<string, string> = {
   removeModules: removeModulesScript({ modulePath: "/etc/k3s-cluster/puppet/modules", manifestPath: "/etc/k3s-cluster/site.pp" }),
   removePuppet: removePuppetScript(),
   writeTokenFile: writeTokenFileScript("/etc/rancher/k3s/cluster-token"),
+  rewriteServerTokenFile: rewriteServerTokenFileScript("/etc/rancher/k3s/cluster-token"),
   removeTokenFile: removeTokenFileScript("/etc/rancher/k3s/cluster-token"),
   uninstallK3s: uninstallK3sScript({ tokenFile: "/etc/rancher/k3s/cluster-token" }),
   puppetApply: puppetApplyScript({ manifestPath: "/etc/k3s-cluster/site.pp", modulePath: "/etc/k3s-cluster/puppet/modules" }),
@@ -47,18 +46,7 @@ const scripts: Record<string, string> = {
 
 for (const [name, script] of Object.entries(scripts)) {
   test(`${name}: shellcheck finds nothing in the script or in the command text sent over SSH`, () => {
-    const dir = tmpRoot();
-    const file = path.join(dir, `${name}.sh`);
-    fs.writeFileSync(file, `#!/usr/bin/env bash\n${script}`);
-    const r = spawnSync("shellcheck", ["-s", "bash", "-S", "style", file], { encoding: "utf8" });
-    assert.equal(r.error, undefined, "shellcheck must be installed (tests/setup/debian-packages.txt)");
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-    const wrapped = path.join(dir, `${name}.cmd.sh`);
-    fs.writeFileSync(wrapped, `#!/bin/sh\n${remoteCommand(script, { timeoutSeconds: 60, asRoot: true, sshUser: "ubuntu" })}\n`);
-    // SC2016 ("expressions don't expand in single quotes") is the point of the wrapper: the login shell
-    // must pass the script to bash untouched.
-    const w = spawnSync("shellcheck", ["-s", "sh", "-S", "style", "-e", "SC2016", wrapped], { encoding: "utf8" });
-    assert.equal(w.status, 0, w.stdout + w.stderr);
+    assertShellcheckClean(name, script);
   });
 }
 
@@ -217,51 +205,6 @@ test("removeModules removes the module copy, the manifest and their directories 
   assert.deepEqual(fs.readdirSync(path.join(root, "etc/k3s-cluster")), ["operator-notes.txt"]);
 });
 
-/**
- * A throwaway root: the host's /usr read-only (so bash and coreutils are the real ones), its own /usr/local,
- * /etc, /var and /tmp, and /stub first on PATH for the commands a test stands in for. Entered with chroot in
- * a private mount namespace; `files` are created before, and the tree is left for the test to inspect.
- */
-function fakeRoot(files: Record<string, string | { link: string } | { script: string }> = {}): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "k3s-fakeroot-"));
-  for (const d of ["usr", "usr-local/bin", "usr-local/sbin", "dev", "etc", "var/lib", "tmp", "stub"]) {
-    fs.mkdirSync(path.join(root, d), { recursive: true });
-  }
-  for (const l of ["bin", "lib", "lib64", "sbin"]) fs.symlinkSync(`usr/${l}`, path.join(root, l));
-  fs.copyFileSync("/etc/ld.so.cache", path.join(root, "etc/ld.so.cache"));
-  for (const [rel, what] of Object.entries(files)) {
-    // /usr/local lives in usr-local, bound over the read-only /usr/local inside.
-    const full = path.join(root, rel.replace(/^\/usr\/local\//, "/usr-local/"));
-    fs.mkdirSync(path.dirname(full), { recursive: true });
-    if (typeof what === "string") fs.writeFileSync(full, what);
-    else if ("link" in what) fs.symlinkSync(what.link, full);
-    else fs.writeFileSync(full, `#!/bin/sh\n${what.script}\n`, { mode: 0o755 });
-  }
-  return root;
-}
-
-function runInFakeRoot(root: string, text: string, env: { PATH?: string } = {}) {
-  const enter = `set -e
-mount --rbind /usr "$0/usr"
-mount -o remount,bind,ro "$0/usr"
-mount --bind "$0/usr-local" "$0/usr/local"
-mount --rbind /dev "$0/dev"
-PATH="$INNER_PATH" exec /usr/sbin/chroot "$0" /bin/sh -c "$1"`;
-  const r = spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", enter, root, text], {
-    encoding: "utf8", timeout: 60_000,
-    env: {
-      PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8",
-      INNER_PATH: env.PATH ?? "/stub:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    },
-  });
-  assert.equal(r.error, undefined, "unshare and chroot (util-linux, coreutils) run the fixed-path scripts in a throwaway root");
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-const rootCommand = (script: string) => remoteCommand(script, { timeoutSeconds: 30, asRoot: true, sshUser: "root" });
-/** Each stub appends its name and arguments to /stub-calls, so a test sees what the script asked of it. */
-const recordingStub = (name: string, rest = "exit 0") => ({ script: `echo "${name}\${*:+ $*}" >> /stub-calls\n${rest}` });
-const stubCalls = (root: string) => (fs.existsSync(path.join(root, "stub-calls")) ? fs.readFileSync(path.join(root, "stub-calls"), "utf8") : "");
 const marker = `${INSTALLED_MARKER_DIR}/puppet-agent`;
 
 test("removePuppet leaves a puppet-agent the node came with (no marker): no package manager is called", () => {
@@ -405,7 +348,7 @@ test("puppetApply writes the manifest from stdin and treats Puppet's exit 2 (cha
   const params = {
     nodeType: "agent" as const, clusterInit: false, clusterName: "demo", tokenFile: "/etc/rancher/k3s/cluster-token",
     serverUrl: "https://10.0.1.10:6443", k3sVersion: "v1.34.3+k3s1", nodeName: "demo-agent-0", tlsSan: ["203.0.113.10"],
-    tokenTimeout: 300, waitForService: true,
+    tokenTimeout: 300, startService: true,
   };
   const ok = puppetApplyAsNobody(script, renderManifest(params), root);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);

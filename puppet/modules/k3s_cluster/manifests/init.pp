@@ -67,6 +67,11 @@
 #   Wait (up to `token_timeout`) for the k3s unit to turn active before the run ends. `false` queues
 #   the start and returns: for orchestrators that verify readiness themselves, such as the Pulumi program.
 #   Sharing servers always queue the start and wait in the seven-step check instead.
+# @param start_service
+#   `false` installs and configures k3s but leaves its unit stopped (a running one keeps running): for
+#   orchestrators that start it themselves once the node may join, such as the Pulumi program, which
+#   prepares a node before its join token exists and then only writes the token and starts the unit with
+#   `/usr/local/sbin/k3s-cluster-start`.
 # @param install_script_url
 #   Where the install script is downloaded from with `install_method => 'script'`.
 #
@@ -109,6 +114,7 @@ class k3s_cluster (
   Optional[Pattern[/\Ahttps:\/\//]]                  $puppetdb_url       = undef,
   Pattern[/\Ahttps:\/\//]                            $install_script_url = 'https://get.k3s.io',
   Boolean                                            $wait_for_service   = true,
+  Boolean                                            $start_service      = true,
 ) {
   k3s_cluster::validate { 'parameters':
     node_type          => $node_type,
@@ -147,8 +153,9 @@ class k3s_cluster (
       'records' => [],
     },
   }
-  # k3s runs when there is a cluster to start or join (not while a server is a candidate or anyone waits).
-  $start = $plan['action'] in ['manual', 'collect', 'init', 'join', 'joined']
+  # k3s runs when there is a cluster to start or join (not while a server is a candidate or anyone waits),
+  # unless whoever applies this starts it.
+  $start = $start_service and $plan['action'] in ['manual', 'collect', 'init', 'join', 'joined']
 
   if $ensure == 'present' {
     contain k3s_cluster::install

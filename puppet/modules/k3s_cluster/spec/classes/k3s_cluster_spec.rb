@@ -425,6 +425,24 @@ describe 'k3s_cluster' do
     end
   end
 
+  context 'as the Pulumi program prepares a node before its token exists (start_service => false)' do
+    let(:params) do
+      { node_type: 'agent', cluster_name: 'demo', auto_token_sharing: false, token_file: '/etc/rancher/k3s/cluster-token',
+        server_url: 'https://10.0.1.10:6443', install_method: 'binary', binary_source: 'http://198.51.100.1:8080/k3s',
+        binary_sha256: 'f' * 64, start_service: false }
+    end
+
+    it { is_expected.to compile.with_all_deps }
+    it { is_expected.to contain_file('/usr/local/bin/k3s') }
+    it { is_expected.to contain_file('/etc/systemd/system/k3s-agent.service') }
+    it { is_expected.to contain_file('/usr/local/sbin/k3s-cluster-start') }
+    it { is_expected.not_to contain_exec('k3s_cluster start k3s-agent') }
+
+    it 'writes the configuration that names the token file' do
+      expect(config_yaml).to match(%r{^token-file: "?/etc/rancher/k3s/cluster-token"?$})
+    end
+  end
+
   context 'extra k3s configuration' do
     let(:params) { { config: { 'node-label' => ['tier=edge'], 'write-kubeconfig-mode' => '0640' } } }
 
