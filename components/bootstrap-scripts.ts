@@ -229,7 +229,7 @@ for link in kubectl crictl ctr; do
   if [ -L "/usr/local/bin/$link" ] && [ "$(readlink "/usr/local/bin/$link")" = k3s ]; then rm -f "/usr/local/bin/$link"; fi
 done
 systemctl daemon-reload || true
-rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /etc/facter/facts.d/k3s_*.yaml /tmp/k3s_cluster_info_*
+rm -rf /etc/rancher/k3s /var/lib/rancher/k3s /var/lib/k3s-cluster /etc/facter/facts.d/k3s_*.yaml /tmp/k3s_cluster_info_*
 rm -f ${shellQuote(paths.tokenFile)}
 rmdir /etc/rancher /var/lib/rancher 2>/dev/null || true
 echo "k3s removed from this node"

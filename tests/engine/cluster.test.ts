@@ -72,7 +72,7 @@ describe("pulumi up of 1 server + 2 agents on the real engine", { timeout: 15 * 
     assert.deepEqual(await stateUrns(c.stack), [], "no resource left in the state");
     for (const [name, node] of c.nodes) {
       const r = await node.exec(
-        "for p in /usr/local/bin/k3s /etc/rancher/k3s /var/lib/rancher/k3s /etc/k3s-cluster /etc/rancher/k3s/cluster-token " +
+        "for p in /usr/local/bin/k3s /etc/rancher/k3s /var/lib/rancher/k3s /var/lib/k3s-cluster /etc/k3s-cluster /etc/rancher/k3s/cluster-token " +
         "/etc/systemd/system/k3s.service /etc/systemd/system/k3s-agent.service; do [ -e \"$p\" ] && echo \"left: $p\"; done; " +
         "systemctl is-active k3s k3s-agent 2>/dev/null | grep -x active || true; pgrep -fa 'k3s (server|agent)' || true");
       assert.equal(r.stdout.trim(), "", `${name} still has: ${r.stdout}`);
