@@ -86,7 +86,7 @@ async function rolled<T>(p: RemoteCommandProps, around: Around, run: () => Promi
     await new Promise<void>((resolve) => slots.waiting.push(resolve));
   }
   await log.flush();
-  if (slots.failed) throw new Error(`${p.connection.node} was left as it is: ${slots.failed}`);
+  if (slots.failed) { slots.waiting.shift()?.(); throw new Error(`${p.connection.node} was left as it is: ${slots.failed}`); }
   slots.inFlight++;
   try {
     await runOn({ ...p, connection: around.connection, stdin: "", archiveDir: "" }, around.before, "before update");
