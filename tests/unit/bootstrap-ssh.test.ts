@@ -13,7 +13,9 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   installModulesScript, remoteCommand, removeModulesScript, removeTokenFileScript, writeTokenFileScript,
 } from "../../components/bootstrap-scripts";
-import { REMOTE_COMMAND_SECRET_OUTPUTS, remoteCommandProvider, type RemoteCommandProps } from "../../components/remote/command";
+import {
+  REMOTE_COMMAND_SECRET_OUTPUTS, remoteCommandProvider, type Around, type RemoteCommandProps,
+} from "../../components/remote/command";
 import { writeStandinK3sModule } from "../helpers/standin-k3s-module";
 import { runInProviderHost } from "../helpers/serialize-provider";
 
@@ -215,17 +217,28 @@ test("a step that overruns its bound is stopped on the node by timeout, and the 
   // A command that ignores its node-side bound: the provider gives up at its own.
   const local = Date.now();
   const hung = await create(props({ create: "sleep 5", timeoutSeconds: 1 }));
-  assert.match(hung.error!.message, /did not finish within 1s/);
+  assert.match(hung.error!.message, new RegExp(`^${NODE} create on ${HOST.replace(/\./g, "\\.")}: the command did not finish within 1s`),
+    "named like every other failure: node and phase");
   assert.ok(Date.now() - local < 3000, `gave up after ${Date.now() - local} ms`);
 });
 
-test("the provider's own bound also stops the command on the node, and its error names the node and phase", {
-  todo: "components/remote/ssh.ts exec() only closes the channel at its deadline, which OpenSSH does not turn into a signal: "
-    + "the command runs on; components/remote/command.ts runOn() rethrows exec()'s errors (this one, a failed tar) without the node",
+test("a failure to pack the archive names the node and the phase too", async () => {
+  const first = await create(props({ create: "true" }));
+  const missing = path.join(dir, "no-such-module-dir");
+  const updated = await logged(() => remoteCommandProvider.update!(first.value!.id, first.value!.outs,
+    props({ create: "cat > /dev/null", archiveDir: missing, archiveDigest: "d9" })));
+  assert.match(updated.error?.message ?? "", new RegExp(`^${NODE} update on ${HOST.replace(/\./g, "\\.")}: packing ${missing} with tar failed \\(exit 2\\): tar: `));
+});
+
+test("the provider's own bound also stops the command on the node", {
+  todo: "components/remote/ssh.ts exec() sends ch.signal(\"KILL\") at its deadline, but ssh2's Channel.signal() sends nothing "
+    + "once the channel's stdin was ended (it requires `writable`, and exec() always ends stdin), and OpenSSH 9.2 refuses "
+    + "signal requests in a root login's session anyway (\"session signalling requires privilege separation\"), or kills "
+    + "as the login user, who cannot signal a sudo'ed command; the command runs on after the provider returned",
 }, async () => {
   const marker = path.join(dir, "outlived-the-provider");
   const r = await create(props({ create: `sleep 2; touch ${marker}`, timeoutSeconds: 1 }));
-  assert.match(r.error!.message, new RegExp(`^${NODE} create .*did not finish within 1s`));
+  assert.match(r.error!.message, /did not finish within 1s/);
   await new Promise((res) => setTimeout(res, 2500));
   assert.ok(!fs.existsSync(marker), "the command was stopped when the provider gave up on it");
 });
@@ -294,6 +307,150 @@ test("update runs the update command (else create) when something that re-runs c
   assert.equal(fs.readFileSync(file, "utf8"), "create\nupdate\n");
   const failing = await logged(() => remoteCommandProvider.update!(id, rerun.value!.outs, { ...base, update: "echo broken >&2; exit 7", rerunOn: ["r3"] }));
   assert.equal(failing.error?.message, `${NODE} update failed with exit code 7 on ${HOST}: broken`);
+});
+
+test("a changed delete command (a new drainTimeout) or around is stored without contacting the node; delete then runs the new one", async () => {
+  const runs = path.join(dir, "delete-only-runs");
+  fs.rmSync(runs, { force: true });
+  const base = props({ create: `echo created; echo create >> ${runs}`, delete: `echo old-delete >> ${runs}`, rerunOn: ["r1"], captureStdout: true });
+  const r = await create(base);
+  assert.equal(r.error, undefined, r.error?.message);
+  await new Promise((res) => setTimeout(res, 200)); // sshd's log lines trail the connection
+  const before = accepted();
+  const news = { ...base, delete: `echo new-delete >> ${runs}`, around: rolling("stored", 3, "true", "true") };
+  assert.deepEqual(await remoteCommandProvider.diff!(r.value!.id, r.value!.outs, news), { changes: true }, "the engine is told, so the state gets it");
+  const u = await logged(() => remoteCommandProvider.update!(r.value!.id, r.value!.outs, news));
+  assert.equal(u.error, undefined, u.error?.message);
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal(accepted(), before, "no SSH session: nothing ran");
+  assert.equal(fs.readFileSync(runs, "utf8"), "create\n");
+  const outs = u.value!.outs;
+  assert.equal(outs.delete, news.delete);
+  assert.deepEqual(outs.around, news.around);
+  assert.deepEqual([outs.hostKey, outs.connection.hostKey, outs.stdout], [hostKey, hostKey, "created\n"],
+    "the recorded key and the captured stdout survive");
+  const d = await logged(() => remoteCommandProvider.delete!(r.value!.id, outs));
+  assert.equal(d.error, undefined, d.error?.message);
+  assert.equal(fs.readFileSync(runs, "utf8"), "create\nnew-delete\n", "removal runs the delete command stored last");
+});
+
+const VIA = "unit-server-0 (rolling unit-agent)";
+const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** A re-run rolled through `group`: before and after run on the via node (the same sshd, under another name). */
+function rolling(group: string, limit: number, before: string, after: string): Around {
+  return { connection: { ...props().connection, node: VIA }, before, after, group, limit };
+}
+const appendTo = (file: string, line: string) => `echo "${line}" >> ${file}`;
+const lines = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "");
+
+test("around: before and after run on the via node around a re-run, in order; never on create, nor when nothing re-runs", async () => {
+  const log = path.join(dir, "around-order");
+  const base = props({
+    create: appendTo(log, "create"), update: appendTo(log, "update"), rerunOn: ["r1"],
+    around: rolling("order", 1, appendTo(log, "before"), appendTo(log, "after")),
+  });
+  const r = await create(base);
+  assert.equal(r.error, undefined, r.error?.message);
+  assert.equal(lines(log), "create\n", "a first run has nothing to drain");
+  const u = await logged(() => remoteCommandProvider.update!(r.value!.id, r.value!.outs, { ...base, rerunOn: ["r2"] }));
+  assert.equal(u.error, undefined, u.error?.message);
+  assert.equal(lines(log), "create\nbefore\nupdate\nafter\n");
+  const still = await logged(() => remoteCommandProvider.update!(r.value!.id, u.value!.outs, { ...base, rerunOn: ["r2"], delete: "true" }));
+  assert.equal(still.error, undefined, still.error?.message);
+  assert.equal(lines(log), "create\nbefore\nupdate\nafter\n", "an update that re-runs nothing rolls nothing");
+
+  // before and after use the via node's connection: pinned to another key there, the roll stops before the step runs.
+  const elsewhere = { ...rolling("order-pinned", 1, appendTo(log, "before"), appendTo(log, "after")) };
+  elsewhere.connection = { ...elsewhere.connection, hostKey: OTHER_KEY };
+  const refused = await logged(() => remoteCommandProvider.update!(r.value!.id, u.value!.outs, { ...base, rerunOn: ["r3"], around: elsewhere }));
+  assert.match(refused.error?.message ?? "", new RegExp(`^${escaped(`${VIA} (${HOST}:${PORT}) presented host key ${hostKey}, not the pinned ${OTHER_KEY}`)}`));
+  assert.equal(lines(log), "create\nbefore\nupdate\nafter\n");
+});
+
+test("around: a failing before leaves the step unrun, a failing after fails the update; both name the via node and the phase", async () => {
+  const log = path.join(dir, "around-failures");
+  const base = props({ create: "true", update: appendTo(log, "update"), rerunOn: ["r1"] });
+  const r = await create(base);
+  const noDrain = await logged(() => remoteCommandProvider.update!(r.value!.id, r.value!.outs, {
+    ...base, rerunOn: ["r2"], around: rolling("before-fails", 1, "echo 'pods that would not leave: default/guarded-7f9c' >&2; exit 1", "true"),
+  }));
+  assert.equal(noDrain.error?.message, `${VIA} before update failed with exit code 1 on ${HOST}: pods that would not leave: default/guarded-7f9c`);
+  assert.equal(lines(log), "", "the step itself did not run");
+  const notBack = await logged(() => remoteCommandProvider.update!(r.value!.id, r.value!.outs, {
+    ...base, rerunOn: ["r2"], around: rolling("after-fails", 1, "true", "echo 'node unit-agent did not come back Ready' >&2; exit 3"),
+  }));
+  assert.equal(notBack.error?.message, `${VIA} after update failed with exit code 3 on ${HOST}: node unit-agent did not come back Ready`);
+  assert.equal(lines(log), "update\n");
+});
+
+/**
+ * Creates `n` steps of one group, then re-runs all of them at once (`spacingMs` apart); each re-run logs when its
+ * own command starts and ends. Returns the most that ran at the same time, and what each update returned.
+ */
+async function rollMany(group: string, limit: number, n: number, spacingMs: number, failing = -1) {
+  const log = path.join(dir, `slots-${group}`);
+  const steps: { base: RemoteCommandProps; id: string; outs: any }[] = [];
+  for (let i = 0; i < n; i++) {
+    const update = `echo "start $(date +%s%N) ${i}" >> ${log}; sleep 1.5; echo "end $(date +%s%N) ${i}" >> ${log}`
+      + (i === failing ? "; echo broken >&2; exit 7" : "");
+    const base = props({ create: "true", update, rerunOn: ["r1"], around: rolling(group, limit, appendTo(log, `before ${i}`), "true") },
+      { node: `unit-agent-${i}` });
+    const r = await create(base);
+    assert.equal(r.error, undefined, r.error?.message);
+    steps.push({ base, id: r.value!.id, outs: r.value!.outs });
+  }
+  const settled = await logged(() => Promise.all(steps.map(async (s, i) => {
+    // 0: every update starts in this same tick, as when the provider host dispatches several requests at once.
+    if (spacingMs > 0) await new Promise((res) => setTimeout(res, i * spacingMs));
+    const hung = new Promise<string>((res) => setTimeout(() => res("still waiting after 40 s"), 40_000).unref());
+    return Promise.race([
+      remoteCommandProvider.update!(s.id, s.outs, { ...s.base, rerunOn: ["r2"] }).then(() => "ok", (e: Error) => e.message),
+      hung,
+    ]);
+  })));
+  let running = 0;
+  let most = 0;
+  const events = lines(log).split("\n").filter((l) => /^(start|end) /.test(l)).map((l) => l.split(" "))
+    .sort((a, b) => (BigInt(a[1]) < BigInt(b[1]) ? -1 : BigInt(a[1]) > BigInt(b[1]) ? 1 : 0));
+  for (const [what] of events) {
+    running += what === "start" ? 1 : -1;
+    most = Math.max(most, running);
+  }
+  return { most, results: settled.value!, waitingLines: settled.lines.split("\n").filter((l) => l.startsWith("waiting for one of")), log };
+}
+
+test("around: at most `limit` re-runs of one group at once, the others wait for a slot", { timeout: 120_000 }, async () => {
+  const two = await rollMany("limit-two", 2, 4, 150);
+  assert.deepEqual(two.results, ["ok", "ok", "ok", "ok"]);
+  assert.equal(two.most, 2, "two at a time: never more, and the limit is used");
+  assert.equal(two.waitingLines.length, 2, "the last two waited");
+  assert.match(two.waitingLines[0], /^waiting for one of 2 slot\(s\) of limit-two /);
+  const one = await rollMany("limit-one", 1, 3, 150);
+  assert.deepEqual(one.results, ["ok", "ok", "ok"]);
+  assert.equal(one.most, 1, "one at a time");
+});
+
+test("around: re-runs that arrive together still take at most `limit` slots", {
+  timeout: 120_000,
+  todo: "components/remote/command.ts rolled() compares inFlight with the limit, then awaits log.flush() before inFlight++: "
+    + "updates started in one tick (the provider host awaits getProvider() before each, so requests dispatched together "
+    + "interleave there) all pass the check; three ran at once with limit 1",
+}, async () => {
+  const together = await rollMany("together", 1, 3, 0);
+  assert.deepEqual(together.results, ["ok", "ok", "ok"]);
+  assert.equal(together.most, 1, "one at a time");
+});
+
+test("around: after one re-run of a group failed, those still waiting give up and leave their node as it is", { timeout: 120_000 }, async () => {
+  const r = await rollMany("fails", 1, 3, 150, 0);
+  const first = `unit-agent-0 update failed with exit code 7 on ${HOST}: broken`;
+  assert.deepEqual(r.results, [
+    first,
+    `unit-agent-1 was left as it is: unit-agent-0 failed its update: ${first}`,
+    `unit-agent-2 was left as it is: unit-agent-0 failed its update: ${first}`,
+  ]);
+  assert.deepEqual(lines(r.log).split("\n").filter((l) => l.startsWith("before")), ["before 0"], "no other node was drained");
 });
 
 test("delete without a delete command contacts nobody; stdout is captured only when asked, as a secret output", async () => {
