@@ -168,7 +168,9 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
   // An agent re-applies (an upgrade) only after every server runs the release, drained first and Ready again
   // after, a few agents at a time; the first server does the draining.
   const via = ssh(first, firstHostKey);
-  const waitSeconds = args.tokenTimeout * args.servers.length;
+  // Long enough for the most servers a cluster can have to restart one after another; a bound that does not
+  // depend on the server count, so adding servers does not touch every agent's recorded step.
+  const waitSeconds = args.tokenTimeout * 7;
   for (const agent of agents) {
     const manifest = pulumi.output(serverUrl).apply((url) => renderManifest({
       ...common, nodeType: "agent", clusterInit: false, startService: false, tokenFile: DEFAULT_PATHS.tokenFile, serverUrl: url,
