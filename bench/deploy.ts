@@ -1,7 +1,8 @@
 // `npm run bench:deploy`: the real `pulumi up` of 1+2 and 3+3 on test nodes given as `hosts`, against the
 // ideal: the sum, along the critical chain, of each step's own standalone duration — node boot, every
-// bootstrap step, `puppet apply`, k3s's start-up delays (inside the verification), one verification per
-// server — measured by running the very same steps one at a time with nothing else going on. Their ratio
+// bootstrap step, `puppet apply`, k3s's start-up delays (inside the verification and the membership waits),
+// one verification per server, the whole-cluster check — measured by running the very same steps one at a
+// time with nothing else going on. Their ratio
 // is what orchestration adds. Also: a no-op `pulumi up`, the toolchain build (cold, as recorded when it was
 // built, and cached), and the program evaluated under mocks for 1+10, 1+100 and 3+500.
 // Progress on stderr; the last line of stdout is one JSON object.
@@ -78,27 +79,38 @@ async function deploy(servers: number, agents: number, firstOctet: number) {
     const node = (role: "s" | "a", i: number) => `${prefix}-${prefix}-${role}${i}`;
     const d: Record<string, number> = {};
     const time = async (name: string) => (d[name] = await replay(steps, name));
-    // Preparation of every node (off the chain for all but the first server, which the chain waits for).
+    // Every node's preparation, Puppet included, runs alongside the first server's: off the chain except the
+    // first server's own.
     for (const [role, count] of [["s", servers], ["a", agents]] as const) {
-      for (let i = 0; i < count; i++) for (const step of ["cloud-init", "puppet-agent", "modules"]) await time(`${node(role, i)}-${step}`);
+      for (let i = 0; i < count; i++) for (const step of ["cloud-init", "puppet-agent", "modules", "puppet-apply"]) await time(`${node(role, i)}-${step}`);
     }
-    for (let i = 0; i < servers; i++) {
-      // The first server has a token file too when the token is the user's (as here); off its chain.
-      if (steps.has(`${node("s", i)}-token-file`)) await time(`${node("s", i)}-token-file`);
-      await time(`${node("s", i)}-puppet-apply`);
-      await time(`${node("s", i)}-token`);
-      if (i === 0) {
-        for (let a = 0; a < agents; a++) for (const step of ["token-file", "puppet-apply"]) await time(`${node("a", a)}-${step}`);
-        await time(`${prefix}-kubeconfig`);
-      }
+    const join = async (role: "s" | "a", i: number) => {
+      // The first server has a token file too when the token is the user's (as here).
+      if (steps.has(`${node(role, i)}-token-file`)) await time(`${node(role, i)}-token-file`);
+      await time(`${node(role, i)}-start`);
+      if (role === "s") await time(`${node(role, i)}-token`);
+    };
+    await join("s", 0);
+    await time(`${node("s", 0)}-member`);
+    for (let a = 0; a < agents; a++) {
+      await join("a", a);
+      await time(`${node("a", a)}-member`);
     }
-    // The longest chain: the first server's preparation and join, then the longer of the agents' joins
-    // (parallel), the kubeconfig read, and the joining servers one after another.
-    const s0 = ["cloud-init", "puppet-agent", "modules", "puppet-apply", "token"].reduce((t, s) => t + d[`${node("s", 0)}-${s}`], 0);
-    const agentHop = Math.max(0, ...Array.from({ length: agents }, (_, a) => d[`${node("a", a)}-token-file`] + d[`${node("a", a)}-puppet-apply`]));
-    let serverHops = 0;
-    for (let i = 1; i < servers; i++) serverHops += d[`${node("s", i)}-token-file`] + d[`${node("s", i)}-puppet-apply`] + d[`${node("s", i)}-token`];
-    const idealMs = bootMs + s0 + Math.max(agentHop, d[`${prefix}-kubeconfig`], serverHops);
+    await time(`${prefix}-kubeconfig`);
+    for (let i = 1; i < servers; i++) {
+      await join("s", i);
+      await time(`${node("s", i)}-member`);
+    }
+    await time(`${prefix}-cluster-check`);
+    // The longest chain: the first server's preparation and join; then, in parallel, the agents' joins, the
+    // kubeconfig read and the joining servers one after another; then the whole-cluster check.
+    const sum = (names: string[]) => names.reduce((t, n) => t + (d[n] ?? 0), 0);
+    const s0 = sum(["cloud-init", "puppet-agent", "modules", "puppet-apply", "start", "token"].map((st) => `${node("s", 0)}-${st}`));
+    const agentHop = Math.max(0, ...Array.from({ length: agents }, (_, a) => sum(["token-file", "start", "member"].map((st) => `${node("a", a)}-${st}`))));
+    // Joining servers one after another, then the last server's membership (members are chained too).
+    let serverHops = d[`${node("s", servers - 1)}-member`];
+    for (let i = 1; i < servers; i++) serverHops += sum(["token-file", "start", "token"].map((st) => `${node("s", i)}-${st}`));
+    const idealMs = bootMs + s0 + Math.max(agentHop, d[`${prefix}-kubeconfig`], serverHops) + d[`${prefix}-cluster-check`];
     const wallMs = bootMs + up.ms;
     await c.stack.run(["destroy", "--yes", "--skip-preview"]);
     return {
@@ -109,7 +121,8 @@ async function deploy(servers: number, agents: number, firstOctet: number) {
       idealMs,
       ratio: Number((wallMs / idealMs).toFixed(2)),
       noopUpMs: noop.ms,
-      chainMs: { bootMs, firstServerMs: s0, agentJoinMs: agentHop, joiningServersMs: serverHops, kubeconfigMs: d[`${prefix}-kubeconfig`] },
+      chainMs: { bootMs, firstServerMs: s0, agentJoinMs: agentHop, joiningServersMs: serverHops, kubeconfigMs: d[`${prefix}-kubeconfig`],
+        clusterCheckMs: d[`${prefix}-cluster-check`] },
       stepsMs: d,
     };
   } finally {
