@@ -23,7 +23,7 @@ let amiLookups = 0;
 const publicIps = new Map<string, string>();
 const SERVER_TOKEN_TYPE = "pulumi-nodejs:dynamic/k3s:ServerToken";
 const REMOTE_COMMAND_TYPE = "pulumi-nodejs:dynamic/k3s:RemoteCommand";
-const BOOTSTRAP_STEP = /-(cloud-init|puppet-agent|modules|token-file|puppet-apply|kubeconfig)$/;
+const BOOTSTRAP_STEP = /-(cloud-init|puppet-agent|modules|puppet-apply|token-file|start|kubeconfig)$/;
 const hostKeyOf = (node: string) => "SHA256:" + createHash("sha256").update(node).digest("base64").replace(/=+$/, "");
 
 pulumi.runtime.setMocks(
@@ -41,8 +41,11 @@ pulumi.runtime.setMocks(
       }
       if (args.type === REMOTE_COMMAND_TYPE) {
         // As the provider: the key the node showed (one per node), stdout only for a step that captures it.
-        state.hostKey = hostKeyOf(args.name.replace(/-(cloud-init|puppet-agent|modules|token-file|puppet-apply)$/, ""));
-        state.stdout = args.inputs.captureStdout ? K3S_YAML : "";
+        state.hostKey = hostKeyOf(args.name.replace(/-(cloud-init|puppet-agent|modules|puppet-apply|token-file|start)$/, ""));
+        // The whole-cluster check reads back the module's JSON verdict, the kubeconfig read the file.
+        state.stdout = !args.inputs.captureStdout ? "" : args.name.endsWith("-cluster-check")
+          ? JSON.stringify({ ok: true, nodes: JSON.parse(args.inputs.rerunOn[0]).map((n: object) => ({ ...n, status: "Ready", listed: 1 })) })
+          : K3S_YAML;
       }
       if (args.type === "aws:ec2/instance:Instance") {
         const n = registered.filter((r) => r.type === args.type).length;
@@ -174,7 +177,7 @@ describe("ClusterComponent under mocks", () => {
     const nodes = ["reach-server-0", "reach-server-1", "reach-server-2", "reach-agent-0", "reach-agent-1"];
     const steps = recorder.registrations.filter((r) => r.type === REMOTE_COMMAND_TYPE && r.name.startsWith("reach-") && BOOTSTRAP_STEP.test(r.name));
     assert.deepEqual(steps.map((r) => r.name).sort(), [
-      ...nodes.flatMap((n) => ["cloud-init", "puppet-agent", "modules", "puppet-apply", ...(n === "reach-server-0" ? [] : ["token-file"])].map((s) => `${n}-${s}`)),
+      ...nodes.flatMap((n) => ["cloud-init", "puppet-agent", "modules", "puppet-apply", "start", ...(n === "reach-server-0" ? [] : ["token-file"])].map((s) => `${n}-${s}`)),
       "reach-kubeconfig",
     ].sort());
     for (const r of steps) {
@@ -195,7 +198,7 @@ describe("ClusterComponent under mocks", () => {
     await build("custom", 1, 1, { "k3s-cluster:ami": "ami-0abc1234", "k3s-cluster:sshUser": "admin" });
     await registrationsSettled(recorder);
     const steps = recorder.registrations.filter((r) => r.type === REMOTE_COMMAND_TYPE && r.name.startsWith("custom-") && BOOTSTRAP_STEP.test(r.name));
-    assert.equal(steps.length, 4 + 5 + 1);
+    assert.equal(steps.length, 5 + 6 + 1);
     for (const r of steps) assert.equal(plain(r.rawInputs.connection).user, "admin", r.name);
     assert.match(plain(recorder.find("custom-agent-0-puppet-apply").rawInputs.create), /^timeout -k 10 1200 sudo -n bash -c /);
     assert.equal(plain(recorder.find("custom-server-0-token").rawInputs.username), "admin");
@@ -213,6 +216,33 @@ describe("ClusterComponent under mocks", () => {
       const parentType = child.type === "k3s:index:NodeBootstrap" ? "Cluster" : "(Cluster|NodeBootstrap)";
       assert.match(child.urn, new RegExp(`::k3s:index:${parentType}\\$`), `${child.name} is parented: ${child.urn}`);
     }
+  });
+
+  it("day-two settings reach the resources: drainTimeout, maxUnavailableAgents, tokenRotation; the policy names the servers setting", async () => {
+    const value = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply((v) => { resolve(v); return v; }));
+    const { cluster } = await build("days", 3, 2, {
+      "k3s-cluster:drainTimeout": "30", "k3s-cluster:maxUnavailableAgents": "3", "k3s-cluster:tokenRotation": "2026-11",
+      "k3s-cluster:k3sVersion": "v1.35.0+k3s1",
+    });
+    await build("plain", 1, 1);
+    await registrationsSettled(recorder);
+    const input = (name: string, key: string) => plain(recorder.find(name).rawInputs[key]);
+    for (const node of ["days-server-0", "days-server-1", "days-server-2", "days-agent-0", "days-agent-1"]) {
+      assert.match(input(`${node}-member`, "delete"), /--timeout=30s/, `${node} drains within drainTimeout`);
+    }
+    assert.match(input("plain-agent-0-member", "delete"), /--timeout=120s/, "default drainTimeout");
+    assert.equal(input("days-agent-1-start", "around").limit, 3);
+    assert.equal(input("plain-agent-0-start", "around").limit, 1, "default maxUnavailableAgents");
+    assert.match(input("days-agent-1-start", "around").before, /release='\\''v1\.35\.0\+k3s1'\\''/);
+    assert.deepEqual(input("days-token-rotation", "rerunOn"), ["2026-11"]);
+    assert.deepEqual(input("plain-token-rotation", "rerunOn"), [""]);
+    assert.match(input("days-server-2-token", "revision"), /^[0-9a-f]{64}:2026-11$/);
+    const policy = plain(recorder.find("days-policy").rawInputs);
+    assert.deepEqual([policy.k3sVersion, policy.serversKey, policy.servers], ["v1.35.0+k3s1", "servers", ["days-server-0", "days-server-1", "days-server-2"]]);
+    assert.deepEqual(await value(cluster.nodes), [
+      ...[0, 1, 2].map((i) => ({ name: `days-server-${i}`, role: "server", status: "Ready" })),
+      ...[0, 1].map((i) => ({ name: `days-agent-${i}`, role: "agent", status: "Ready" })),
+    ]);
   });
 
   it("a bad config fails with every message before any resource is registered", () => {

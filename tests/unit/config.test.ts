@@ -65,7 +65,7 @@ describe("stack configuration rules", () => {
   });
 
   it("checks k3sVersion, agents and combinations", () => {
-    assert.match(messages({ "k3s-cluster:k3sVersion": "1.34" })[0], /pinned release like v1.34.3\+k3s1/);
+    assert.match(messages({ "k3s-cluster:k3sVersion": "1.34" })[0], /^k3s-cluster:k3sVersion must be a pinned k3s release like v1\.34\.3\+k3s1 .*\(got "1\.34"\)$/);
     assert.match(messages({ "k3s-cluster:k3sVersion": "stable" })[0], /channels such as stable, latest or v1\.34 are refused/);
     assert.match(messages({ "k3s-cluster:agents": "-1" })[0], /agents must be 0 or more/);
     assert.match(messages({ "k3s-cluster:autoTokenSharing": "false" })[0], /token is required when autoTokenSharing is false/);
@@ -80,6 +80,37 @@ describe("stack configuration rules", () => {
     assert.ok(validateConfig(bare).ok);
     const r = validateConfig({ ...bare, "k3s-cluster:sshPublicKey": BASE["k3s-cluster:sshPublicKey"] });
     assert.ok(!r.ok && /sshPrivateKey must be given together/.test(r.messages[0]), JSON.stringify(r));
+  });
+
+  it("day two: drainTimeout (0-3600 s, 0 skips the drain), maxUnavailableAgents (1 or more), tokenRotation (a label)", () => {
+    const defaults = validateConfig(BASE);
+    assert.ok(defaults.ok);
+    assert.deepEqual([defaults.config.drainTimeout, defaults.config.maxUnavailableAgents, defaults.config.tokenRotation], [120, 1, undefined]);
+    const set = validateConfig({ ...BASE, "k3s-cluster:drainTimeout": "0", "k3s-cluster:maxUnavailableAgents": "3", "k3s-cluster:tokenRotation": "2026-11_b:2" });
+    assert.ok(set.ok, JSON.stringify(set));
+    assert.deepEqual([set.config.drainTimeout, set.config.maxUnavailableAgents, set.config.tokenRotation], [0, 3, "2026-11_b:2"]);
+    assert.deepEqual(messages({ "k3s-cluster:drainTimeout": "3600" }), []);
+    assert.deepEqual(messages({ "k3s-cluster:tokenRotation": "r".repeat(64) }), []);
+
+    for (const bad of ["3601", "-1"]) {
+      assert.deepEqual(messages({ "k3s-cluster:drainTimeout": bad }), [`k3s-cluster:drainTimeout must be between 0 (no drain) and 3600 seconds (got "${bad}")`]);
+    }
+    assert.deepEqual(messages({ "k3s-cluster:drainTimeout": "1.5" }), ['k3s-cluster:drainTimeout must be a whole number of seconds (got "1.5")']);
+    assert.deepEqual(messages({ "k3s-cluster:maxUnavailableAgents": "0" }),
+      ['k3s-cluster:maxUnavailableAgents must be 1 or more: how many agents may be drained and upgraded at once (got "0")']);
+    assert.deepEqual(messages({ "k3s-cluster:maxUnavailableAgents": "1.5" }), ['k3s-cluster:maxUnavailableAgents must be a whole number (got "1.5")']);
+    assert.deepEqual(messages({ "k3s-cluster:tokenRotation": "next month" }),
+      ['k3s-cluster:tokenRotation must be a label of 1-64 letters, digits and . _ : - (change it to rotate the join token) (got "next month")']);
+    assert.equal(messages({ "k3s-cluster:tokenRotation": "r".repeat(65) }).length, 1);
+  });
+
+  it("refuses tokenRotation with autoTokenSharing false, naming both keys: the user's token is rotated by the user", () => {
+    const m = messages({ "k3s-cluster:autoTokenSharing": "false", "k3s-cluster:token": "user-chosen-token-0123", "k3s-cluster:tokenRotation": "2026-11" });
+    assert.deepEqual(m, [
+      'k3s-cluster:tokenRotation rotates tokens the cluster generated; with autoTokenSharing false the token is k3s-cluster:token: rotate it by running k3s token rotate and setting the new value there (got "2026-11")',
+    ]);
+    assert.ok(!m[0].includes("user-chosen"), "the token itself is not echoed");
+    assert.deepEqual(messages({ "k3s-cluster:autoTokenSharing": "false", "k3s-cluster:token": "user-chosen-token-0123" }), []);
   });
 
   it("reports every problem at once", () => {

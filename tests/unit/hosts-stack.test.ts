@@ -24,7 +24,7 @@ const HOSTS = [
   { name: "a1", address: "203.0.113.21", privateAddress: "10.0.0.21", role: "agent", sshUser: "root" },
   { name: "s2", address: "s2.edge.example.net", privateAddress: "10.0.0.12", role: "server", sshPort: 2202 },
 ];
-const STEPS = ["cloud-init", "puppet-agent", "modules", "token-file", "puppet-apply"];
+const STEPS = ["cloud-init", "puppet-agent", "modules", "puppet-apply", "token-file", "start"];
 
 const invokes: string[] = [];
 pulumi.runtime.setMocks({
@@ -36,7 +36,12 @@ pulumi.runtime.setMocks({
     }
     if (args.type === REMOTE_COMMAND_TYPE) {
       // As the provider: the key the node showed (keyOf(step name)), stdout only for a step that captures it.
-      Object.assign(state, { hostKey: plain(args.inputs.connection)?.hostKey || keyOf(args.name), stdout: args.inputs.captureStdout ? K3S_YAML : "" });
+      // The whole-cluster check reads back the module's JSON verdict, the kubeconfig read the file. One agent's status
+      // is not Ready here only to show that the output carries each node's status as the check printed it.
+      const verdict = () => JSON.stringify({ ok: false, nodes: JSON.parse(args.inputs.rerunOn[0]).map((n: { name: string }) =>
+        ({ ...n, status: n.name === "a1" ? "NotReady" : "Ready", listed: 1 })) });
+      const stdout = !args.inputs.captureStdout ? "" : args.name.endsWith("-cluster-check") ? verdict() : K3S_YAML;
+      Object.assign(state, { hostKey: plain(args.inputs.connection)?.hostKey || keyOf(args.name), stdout: pulumi.secret(stdout) });
     }
     return { id: `${args.name}-id`, state };
   },
@@ -54,6 +59,9 @@ pulumi.runtime.setAllConfig({
   "k3s-cluster:sshUser": "admin",
   "k3s-cluster:sshPrivateKey": KEY,
   "k3s-cluster:hosts": JSON.stringify(HOSTS),
+  "k3s-cluster:drainTimeout": "0",
+  "k3s-cluster:maxUnavailableAgents": "2",
+  "k3s-cluster:tokenRotation": "2026-11",
 }, ["k3s-cluster:sshPrivateKey"]);
 
 // The program itself, as `pulumi up` runs it: config → hosts topology → join flow → exports.
@@ -69,6 +77,8 @@ before(async () => {
     serverUrl: await value(program.serverUrl),
     apiEndpoint: await value(program.apiEndpoint),
     token: await value(program.token),
+    nodes: await value(program.nodes),
+    nodesSecret: await (program.nodes as any).isSecret,
   };
   await settle(recorder);
 });
@@ -155,4 +165,33 @@ test("outputs come from the hosts list: public and private addresses (private fa
   assert.match(input("edge-a0-puppet-apply", "stdin"), /server_url +=> 'https:\/\/10\.0\.0\.10:6443',/);
   assert.match(input("edge-s2-puppet-apply", "stdin"), /server_url +=> 'https:\/\/10\.0\.0\.10:6443',/);
   assert.match(input("edge-s2-puppet-apply", "stdin"), /tls_san +=> \['203\.0\.113\.10', 's2\.edge\.example\.net'\],/);
+});
+
+test("the nodes output is the whole-cluster check's verdict per host (name, role, status), in the hosts' roles, not secret", () => {
+  assert.deepEqual(outputs.nodes, [
+    { name: "s0", role: "server", status: "Ready" }, { name: "s1", role: "server", status: "Ready" }, { name: "s2", role: "server", status: "Ready" },
+    { name: "a0", role: "agent", status: "Ready" }, { name: "a1", role: "agent", status: "NotReady" },
+  ]);
+  assert.equal(outputs.nodesSecret, false);
+  assert.match(input("edge-cluster-check", "create"), /--expect '\\''s0=server'\\'' --expect '\\''s1=server'\\'' --expect '\\''s2=server'\\'' --expect '\\''a0=agent'\\'' --expect '\\''a1=agent'\\''/);
+});
+
+test("day two on hosts: memberships, rotation and rolling run on s0 as it is reached; the policy names the hosts setting", () => {
+  const onS0 = (node: string) => ({ host: "203.0.113.10", port: 22, user: "admin", privateKey: KEY, hostKey: GIVEN_KEY, dialTimeout: 300, node });
+  for (const h of HOSTS) {
+    assert.deepEqual(input(`edge-${h.name}-member`, "connection"), onS0(`s0 (membership of ${h.name})`), h.name);
+    assert.match(input(`edge-${h.name}-member`, "create"), new RegExp(`^timeout -k 10 \\d+ sudo -n bash -c .*node='\\\\''${h.name}'\\\\''.*role='\\\\''${h.role}'\\\\''`, "s"));
+    // drainTimeout 0: the Node is deleted without cordon or drain.
+    assert.doesNotMatch(input(`edge-${h.name}-member`, "delete"), /kubectl (cordon|drain)/);
+    assert.match(input(`edge-${h.name}-member`, "delete"), /kubectl delete node "\$node"/);
+  }
+  for (const a of ["a0", "a1"]) {
+    const around = input(`edge-${a}-start`, "around");
+    assert.deepEqual([around.connection, around.group, around.limit], [onS0(`s0 (rolling ${a})`), "edge agents", 2]);
+    assert.doesNotMatch(around.before, /kubectl (cordon|drain)/, "drainTimeout 0: nothing drained before an upgrade either");
+  }
+  assert.deepEqual(input("edge-token-rotation", "connection"), onS0("s0"), "messages name the host as the hosts list does");
+  assert.deepEqual(input("edge-token-rotation", "rerunOn"), ["2026-11"]);
+  const policy = plain(recorder.find("edge-policy").rawInputs);
+  assert.deepEqual([policy.serversKey, policy.servers], ["hosts", ["s0", "s1", "s2"]], "a refusal names k3s-cluster:hosts");
 });
