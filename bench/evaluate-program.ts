@@ -33,7 +33,8 @@ pulumi.runtime.setMocks(
         state.publicIp = `203.0.113.${resources % 250}`;
       }
       if (args.type === "pulumi-nodejs:dynamic/k3s:RemoteCommand") {
-        state.stdout = args.name.endsWith("kubeconfig") ? K3S_YAML : "Notice: Applied catalog";
+        state.stdout = args.name.endsWith("kubeconfig") ? K3S_YAML
+          : args.name.endsWith("cluster-check") ? JSON.stringify({ ok: true, nodes: [] }) : "Notice: Applied catalog";
       }
       if (args.type.startsWith("pulumi-nodejs:dynamic")) {
         state.token = `K10${"a".repeat(64)}::server:${"b".repeat(32)}`;
