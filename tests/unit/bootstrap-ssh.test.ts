@@ -233,8 +233,9 @@ test("a failure to pack the archive names the node and the phase too", async () 
 test("the provider's own bound also stops the command on the node", {
   todo: "components/remote/ssh.ts exec() sends ch.signal(\"KILL\") at its deadline, but ssh2's Channel.signal() sends nothing "
     + "once the channel's stdin was ended (it requires `writable`, and exec() always ends stdin), and OpenSSH 9.2 refuses "
-    + "signal requests in a root login's session anyway (\"session signalling requires privilege separation\"), or kills "
-    + "as the login user, who cannot signal a sudo'ed command; the command runs on after the provider returned",
+    + "signal requests in a root login's session anyway (\"session signalling requires privilege separation\"; for another "
+    + "login sshd signals as that user, who cannot signal a command run through sudo); the command runs on after the "
+    + "provider returned, while the error says it \"was killed\"",
 }, async () => {
   const marker = path.join(dir, "outlived-the-provider");
   const r = await create(props({ create: `sleep 2; touch ${marker}`, timeoutSeconds: 1 }));
