@@ -105,6 +105,7 @@ function rollingCommands(r: NonNullable<NodeBootstrapArgs["rolling"]>) {
     after: onVia(r.after),
     group: r.group,
     limit: r.limit,
+    timeoutSeconds: r.timeoutSeconds + 30,
   };
 }
 

@@ -58,6 +58,8 @@ export interface Around {
   after: string;
   group: string;
   limit: number;
+  /** Seconds `before` and `after` may each take (their node-side bound plus slack). */
+  timeoutSeconds: number;
 }
 
 interface Slots {
@@ -78,27 +80,43 @@ function slotsOf(group: string): Slots {
   return slots;
 }
 
+/** Takes a slot of the group, waiting for one when all are taken; a released slot passes straight to a waiter. */
+async function acquire(slots: Slots, limit: number, say: () => void): Promise<void> {
+  if (slots.inFlight < limit) {
+    slots.inFlight++;
+    return;
+  }
+  say();
+  await new Promise<void>((resolve) => slots.waiting.push(resolve));
+}
+
+function release(slots: Slots): void {
+  const next = slots.waiting.shift();
+  if (next) next();
+  else slots.inFlight--;
+}
+
 async function rolled<T>(p: RemoteCommandProps, around: Around, run: () => Promise<T>): Promise<T> {
   const slots = slotsOf(around.group);
   const log = engineLog.engineLogger(p.logUrn);
-  if (slots.inFlight >= around.limit) {
-    log.say(`waiting for one of ${around.limit} slot(s) of ${around.group} (a node at a time leaves while it changes)`, { ephemeral: true });
-    await new Promise<void>((resolve) => slots.waiting.push(resolve));
-  }
+  await acquire(slots, around.limit, () =>
+    log.say(`waiting for one of ${around.limit} slot(s) of ${around.group} (a node at a time leaves while it changes)`, { ephemeral: true }));
   await log.flush();
-  if (slots.failed) { slots.waiting.shift()?.(); throw new Error(`${p.connection.node} was left as it is: ${slots.failed}`); }
-  slots.inFlight++;
   try {
-    await runOn({ ...p, connection: around.connection, stdin: "", archiveDir: "" }, around.before, "before update");
-    const result = await run();
-    await runOn({ ...p, connection: around.connection, stdin: "", archiveDir: "" }, around.after, "after update");
-    return result;
-  } catch (err) {
-    slots.failed ??= `${p.connection.node} failed its update: ${(err as Error).message.split("\n")[0]}`;
-    throw err;
+    if (slots.failed) throw new Error(`${p.connection.node} was left as it is: ${slots.failed}`);
+    // The commands on the other node have their own bound (waiting for servers, draining), not this step's.
+    const onVia = { ...p, connection: around.connection, stdin: "", archiveDir: "", timeoutSeconds: around.timeoutSeconds };
+    try {
+      await runOn(onVia, around.before, "before update");
+      const result = await run();
+      await runOn(onVia, around.after, "after update");
+      return result;
+    } catch (err) {
+      slots.failed ??= `${p.connection.node} failed its update: ${(err as Error).message.split("\n")[0]}`;
+      throw err;
+    }
   } finally {
-    slots.inFlight--;
-    slots.waiting.shift()?.();
+    release(slots);
   }
 }
 
@@ -289,6 +307,7 @@ export interface RemoteCommandArgs {
     after: pulumi.Input<string>;
     group: string;
     limit: number;
+    timeoutSeconds: number;
   };
 }
 
@@ -335,6 +354,7 @@ export class RemoteCommand extends pulumi.dynamic.Resource {
       around: args.around ? {
         connection: pulumi.secret(connectionInput(args.around.connection)),
         before: args.around.before, after: args.around.after, group: args.around.group, limit: args.around.limit,
+        timeoutSeconds: args.around.timeoutSeconds,
       } : null,
       stdout: undefined,
       hostKey: undefined,

@@ -109,11 +109,11 @@ export function exec(client: ssh2.Client, command: string, o: ExecOptions): Prom
       let stdout = "";
       let stderr = "";
       const timer = setTimeout(() => {
-        // Closing the channel alone leaves the command running on the node: signal it first (sshd forwards
-        // signal requests to the session's process).
-        ch.signal("KILL");
+        // Closing the channel does not stop the command on the node, and OpenSSH ignores signal requests for
+        // root sessions: every command is wrapped in the node's own `timeout` (bootstrap-scripts.ts), which
+        // ends it shortly before this bound.
         ch.close();
-        reject(new Error(`the command did not finish within ${Math.round(o.timeoutMs / 1000)}s and was killed`));
+        reject(new Error(`the command did not finish within ${Math.round(o.timeoutMs / 1000)}s; its own bound on the node (timeout) stops it`));
       }, o.timeoutMs);
       ch.on("data", (d: Buffer) => { const t = d.toString("utf8"); stdout += t; if (o.onStdout) o.onStdout(t); });
       ch.stderr.on("data", (d: Buffer) => { const t = d.toString("utf8"); stderr += t; if (o.onStderr) o.onStderr(t); });

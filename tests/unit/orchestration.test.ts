@@ -568,6 +568,8 @@ test("rolling agents: an agent's start is re-run through the first server — dr
         after: onServer(afterAgentUpdateScript(agent, "v1.34.3+k3s1", 300), wait + drain + 30),
         group: `${cluster} agents`,
         limit,
+        // The provider waits for each as long as their node-side bound, and a little more.
+        timeoutSeconds: wait + drain + 60,
       }, agent);
       for (const script of [around.before, around.after]) {
         assert.ok(script.includes(`node='\\''${agent}'\\''`) && script.includes(`release='\\''v1.34.3+k3s1'\\''`), "names the node and the release");
@@ -581,17 +583,12 @@ test("rolling agents: an agent's start is re-run through the first server — dr
   assert.ok(REMOTE_COMMAND_SECRET_OUTPUTS.includes("around"));
 });
 
-test("rolling agents: the provider waits for before and after as long as their own node-side bound", {
-  todo: "components/bootstrap.ts rollingCommands() bounds before/after on the node with rolling.timeoutSeconds "
-    + "(components/orchestration.ts: the wait for the servers + drainTimeout + 30 s), but the provider runs them under the "
-    + "step's own local bound (components/remote/command.ts rolled() → runOn(p, …) uses p.timeoutSeconds: the start's "
-    + "660 + 30 s), so it gives up on a before still waiting for the servers or draining, and that command runs on",
-}, () => {
+test("rolling agents: the provider waits for before and after as long as their own node-side bound", () => {
   const bound = (text: string) => Number(/^timeout -k 10 (\d+) /.exec(text)![1]);
   for (const agent of ["ha-agent-0", "ha-agent-1"]) {
     const around = input(`${agent}-start`, "around");
     for (const script of [around.before, around.after]) {
-      assert.ok(input(`${agent}-start`, "timeoutSeconds") > bound(script), `${agent}: local bound ${input(`${agent}-start`, "timeoutSeconds")} s vs node-side ${bound(script)} s`);
+      assert.ok(around.timeoutSeconds > bound(script), `${agent}: local bound ${around.timeoutSeconds} s vs node-side ${bound(script)} s`);
     }
   }
 });
