@@ -87,6 +87,11 @@ export interface NodeBootstrapArgs {
   server?: boolean;
   /** Seconds the start waits for the unit to turn active (agents: their join); 0 queues it (servers are verified). */
   startWaitSeconds?: number;
+  /**
+   * Resources the Puppet run waits for: other nodes apply after the first server's, so that its Puppet run —
+   * on the critical path — does not compete with theirs, which then overlap its start-up instead.
+   */
+  prepareAfter?: pulumi.Input<pulumi.Resource>[];
   /** Resources every step waits for (the cluster policy: a refused change touches no node). */
   after?: pulumi.Input<pulumi.Resource>[];
   /**
@@ -113,6 +118,8 @@ export class NodeBootstrap extends pulumi.ComponentResource {
   /** The last step: k3s installed, configured and started on the node (its join). */
   readonly applied: RemoteCommand;
   readonly tokenFile?: RemoteCommand;
+  /** The Puppet run: k3s installed and configured, not started. */
+  readonly prepared: RemoteCommand;
   /** `SHA256:…` of the node's host key, pinned at first contact; every later connection must meet it. */
   readonly hostKey: pulumi.Output<string>;
   /** Changes whenever what the node applies changes (manifest or module): its k3s may have restarted. */
@@ -168,7 +175,7 @@ export class NodeBootstrap extends pulumi.ComponentResource {
       timeoutSeconds: STEP_TIMEOUTS.apply,
       // A changed module is applied again in place; a replacement would uninstall k3s behind the new apply.
       rerunOn: [digest],
-    }, { ...child, dependsOn: [modules] });
+    }, { ...child, dependsOn: [modules, ...(args.prepareAfter ?? [])] });
 
     const joinAfter = args.joinAfter ?? [];
     const startDeps: pulumi.Input<pulumi.Resource>[] = [prepared, ...joinAfter];
@@ -198,6 +205,7 @@ export class NodeBootstrap extends pulumi.ComponentResource {
     }, { ...child, dependsOn: startDeps });
 
     this.revision = revision;
+    this.prepared = prepared;
     this.registerOutputs({ applied: this.applied.id, hostKey: this.hostKey, revision: this.revision });
   }
 }

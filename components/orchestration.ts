@@ -131,6 +131,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       ssh: ssh(server), manifest, token, modulesDir: args.modulesDir,
       // One etcd join at a time: parallel joins fail with "too many learner members".
       joinAfter: previous ? [previous] : [],
+      prepareAfter: joining ? [serverBootstraps[0].prepared] : [],
       after: [policy],
       server: true,
     }, { parent });
@@ -181,6 +182,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
       // Without waitForToken nothing holds the agent back: its join waits only for the token it needs
       // (the verification's output) or, with a user-supplied token, for nothing — k3s-agent retries.
       joinAfter: args.waitForToken ? [gate] : [],
+      prepareAfter: [serverBootstraps[0].prepared],
       after: [policy],
       startWaitSeconds: args.tokenTimeout,
       rolling: {
