@@ -8,6 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 
 export interface ClusterPolicyArgs {
   k3sVersion: pulumi.Input<string>;
+  /** `hosts` only: where each named machine is reached (`address:port`). */
+  machines?: Record<string, string>;
   /** The setting that declares the servers (`k3s-cluster:servers` on EC2, `k3s-cluster:hosts` otherwise). */
   serversKey: string;
   servers: pulumi.Input<string[]>;
@@ -38,6 +40,19 @@ export function versionChangeProblem(from: string | undefined, to: string): stri
   return undefined;
 }
 
+/**
+ * Why a named host that now points at another machine is refused, or undefined: k3s cannot have two nodes of
+ * one name, so a machine is replaced by adding it under a new name and removing the old entry in the same
+ * update — the new node joins (and, a server, passes the seven steps) before the old one leaves.
+ */
+export function movedHostProblem(from: Record<string, string> | undefined, to: Record<string, string> | undefined): string | undefined {
+  if (!from || !to) return undefined;
+  const moved = Object.keys(to).filter((name) => from[name] !== undefined && from[name] !== to[name]);
+  if (moved.length === 0) return undefined;
+  return `k3s-cluster:hosts ${moved.map((n) => `${n} moved from ${from[n]} to ${to[n]}`).join(", ")}: a node keeps its machine; ` +
+    "to replace a machine, add the new one under a new name and remove the old entry in the same update (the new node joins before the old one leaves)";
+}
+
 /** Why going from `from` to `to` servers in one update is refused, or undefined. */
 export function serverRemovalProblem(key: string, from: number | undefined, to: number): string | undefined {
   if (!from || to >= from) return undefined;
@@ -57,6 +72,8 @@ export const clusterPolicyProvider: pulumi.dynamic.ResourceProvider = {
       const v = versionChangeProblem(olds?.k3sVersion, news.k3sVersion);
       if (v) failures.push({ property: "k3sVersion", reason: v });
     }
+    const m = movedHostProblem(olds?.machines, news.machines);
+    if (m) failures.push({ property: "machines", reason: m });
     if (Array.isArray(news.servers) && Array.isArray(olds?.servers)) {
       const s = serverRemovalProblem(news.serversKey, olds.servers.length, news.servers.length);
       if (s) failures.push({ property: "servers", reason: s });

@@ -62,6 +62,7 @@ export class ClusterComponent extends pulumi.ComponentResource {
       modulesDir: args.modulesDir,
       drainTimeout: c.drainTimeout,
       serversKey: c.hosts ? "hosts" : "servers",
+      machines: c.hosts && Object.fromEntries(c.hosts.map((h) => [h.name, `${h.address}:${h.sshPort ?? 22}`])),
       maxUnavailableAgents: c.maxUnavailableAgents,
       tokenRotation: c.tokenRotation,
     });

@@ -34,5 +34,7 @@ export function createNode(name: string, args: NodeArgs, opts: pulumi.CustomReso
     metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 2 },
     rootBlockDevice: { volumeType: "gp3", volumeSize: args.role === "server" ? 40 : 30, encrypted: true },
     tags: { ...args.tags, Name: name, "k3s:cluster": args.clusterName, "k3s:role": args.role },
-  }, opts);
+  // A new image (yours, or a newer default Ubuntu) is for new nodes: replacing a running instance in place
+  // would take its node down. Move nodes to an image by adding new ones and removing the old.
+  }, pulumi.mergeOptions(opts, { ignoreChanges: ["ami"] }));
 }

@@ -60,6 +60,8 @@ export interface JoinArgs {
   drainTimeout?: number;
   /** Which setting declares the servers, for the policy's messages: `servers` (EC2) or `hosts`. */
   serversKey?: string;
+  /** `hosts` only: where each named machine is reached, so a name that moved to another machine is refused. */
+  machines?: Record<string, string>;
   /** How many agents may be drained and re-applied (upgraded) at once; default 1. */
   maxUnavailableAgents?: number;
   /** `k3s-cluster:tokenRotation`: changing it rotates the join token (automatic token sharing only). */
@@ -107,6 +109,7 @@ export function joinCluster(parent: pulumi.Resource, args: JoinArgs): JoinOutput
     k3sVersion: args.k3sVersion,
     serversKey: args.serversKey ?? "servers",
     servers: args.servers.map((s) => s.name),
+    ...(args.machines ? { machines: args.machines } : {}),
   }, { parent });
   const verifications: ServerToken[] = [];
   const serverBootstraps: NodeBootstrap[] = [];

@@ -97,6 +97,17 @@ export class ClusterUnderTest {
     await this.stack.setConfig({ "k3s-cluster:hosts": JSON.stringify(this.hostsFor(servers, agents)) });
   }
 
+  /** Declares exactly these booted nodes, by name (a replacement: new names in, old ones out). */
+  async declareNames(names: string[]): Promise<void> {
+    if (!this.booted) throw new Error("nodes are not booted");
+    const hosts = names.map((n) => {
+      const h = this.booted!.hosts.find((x) => x.name === n);
+      if (!h) throw new Error(`no booted node ${n}`);
+      return h;
+    });
+    await this.stack.setConfig({ "k3s-cluster:hosts": JSON.stringify(hosts) });
+  }
+
   /** `pulumi preview --json`: each resource's planned operation. */
   async plan(): Promise<{ op: string; urn: string }[]> {
     const r = await this.stack.run(["preview", "--json"]);

@@ -5,7 +5,7 @@ import { ClusterUnderTest, FAST_KNOBS, type UnitTimes } from "./harness";
 
 describe("scale out on the real engine", { timeout: 20 * 60_000 }, () => {
   const c = new ClusterUnderTest({
-    prefix: "eng-s", servers: 3, agents: 2, firstOctet: 160, knobs: FAST_KNOBS, knownHostKeys: true,
+    prefix: "eng-s", servers: 4, agents: 3, firstOctet: 160, knobs: FAST_KNOBS, knownHostKeys: true,
     initial: { servers: 1, agents: 1 },
   });
   const started = new Map<string, UnitTimes>();
@@ -36,5 +36,38 @@ describe("scale out on the real engine", { timeout: 20 * 60_000 }, () => {
     const s1 = await c.unitTimes("eng-s-s1");
     const s2 = await c.unitTimes("eng-s-s2");
     assert.ok(s2.startMs! >= s1.activeMs!, "the third server started k3s after the second was active");
+  });
+
+  it("a host that moved to another machine is refused at preview, naming it and both addresses", async () => {
+    const hosts = JSON.parse((await c.stack.run(["config", "get", "k3s-cluster:hosts"])).stdout) as { name: string; address: string }[];
+    const moved = hosts.map((h) => (h.name === "eng-s-a1" ? { ...h, address: "198.51.100.169" } : h));
+    await c.stack.setConfig({ "k3s-cluster:hosts": JSON.stringify(moved) });
+    const r = await c.stack.run(["preview"], { allowFail: true });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout + r.stderr, /k3s-cluster:hosts eng-s-a1 moved from 198\.51\.100\.\d+:22 to 198\.51\.100\.169:22: a node keeps its machine/);
+  });
+
+  it("replacing a server and an agent (new names in, old ones out) joins the new ones before the old ones leave", async () => {
+    await c.declareNames(["eng-s-s0", "eng-s-s2", "eng-s-s3", "eng-s-a1", "eng-s-a2"]);
+    const r = await c.stack.run(["up", "--yes", "--skip-preview"], { echo: true });
+    // The new server was verified (its ServerToken created) and the new agent joined before the old ones left.
+    const at = (pattern: RegExp) => r.stdout.split("\n").findIndex((l) => pattern.test(l));
+    const verified = at(/ServerToken eng-s-eng-s-s3-token created/);
+    const newAgentJoined = at(/eng-s-eng-s-a2-member created/);
+    const oldServerRemoved = at(/node eng-s-s1 removed from the cluster/);
+    const oldAgentRemoved = at(/node eng-s-a0 removed from the cluster/);
+    assert.ok(verified >= 0 && oldServerRemoved > verified, "the new server passed the seven steps before the old one left");
+    assert.ok(newAgentJoined >= 0 && oldAgentRemoved > newAgentJoined, "the new agent joined before the old one left");
+    const list = await c.waitForReady(5);
+    assert.deepEqual(list.map((n) => `${n.name} ${n.status}`).sort(),
+      ["eng-s-a1 Ready", "eng-s-a2 Ready", "eng-s-s0 Ready", "eng-s-s2 Ready", "eng-s-s3 Ready"]);
+    const members = await c.node("eng-s-s0").exec("k3s sim-etcd member list -w json");
+    const names = (JSON.parse(members.stdout) as { members: { name: string }[] }).members.map((m) => m.name.replace(/-[0-9a-f]{8}$/, "")).sort();
+    assert.deepEqual(names, ["eng-s-s0", "eng-s-s2", "eng-s-s3"]);
+    assert.deepEqual((await c.stack.outputs()).nodes, [
+      { name: "eng-s-s0", role: "server", status: "Ready" }, { name: "eng-s-s2", role: "server", status: "Ready" },
+      { name: "eng-s-s3", role: "server", status: "Ready" }, { name: "eng-s-a1", role: "agent", status: "Ready" },
+      { name: "eng-s-a2", role: "agent", status: "Ready" },
+    ], "the nodes output is the declared cluster");
   });
 });

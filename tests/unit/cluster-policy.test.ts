@@ -1,7 +1,7 @@
 // The changes a running cluster refuses, decided from the previous deployment's values.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { clusterPolicyProvider, serverRemovalProblem, versionChangeProblem } from "../../components/cluster-policy";
+import { clusterPolicyProvider, movedHostProblem, serverRemovalProblem, versionChangeProblem } from "../../components/cluster-policy";
 
 describe("cluster policy", () => {
   it("allows the same release, a patch, a new k3s build and one minor version up", () => {
@@ -36,5 +36,16 @@ describe("cluster policy", () => {
     assert.deepEqual(ok.failures, []);
     const bad = await clusterPolicyProvider.check!(olds, { k3sVersion: "v1.33.0+k3s1", serversKey: "hosts", servers: ["a"] });
     assert.deepEqual(bad.failures?.map((f) => f.property), ["k3sVersion", "servers"]);
+  });
+});
+
+describe("a host that moved to another machine", () => {
+  it("is refused naming it and both addresses; a new name and the old one removed is how a machine is replaced", async () => {
+    assert.equal(movedHostProblem({ a: "203.0.113.1:22", b: "203.0.113.2:22" }, { a: "203.0.113.1:22", c: "203.0.113.3:22" }), undefined);
+    assert.equal(movedHostProblem({ a: "203.0.113.1:22" }, { a: "203.0.113.9:22" }),
+      "k3s-cluster:hosts a moved from 203.0.113.1:22 to 203.0.113.9:22: a node keeps its machine; to replace a machine, add the new one under a new name and remove the old entry in the same update (the new node joins before the old one leaves)");
+    const r = await clusterPolicyProvider.check!({ k3sVersion: "v1.34.3+k3s1", serversKey: "hosts", servers: ["a"], machines: { a: "1.1.1.1:22" } },
+      { k3sVersion: "v1.34.3+k3s1", serversKey: "hosts", servers: ["a"], machines: { a: "1.1.1.2:22" } });
+    assert.deepEqual(r.failures?.map((f) => f.property), ["machines"]);
   });
 });
