@@ -25,7 +25,7 @@ function touched(json: string): string[] {
 }
 
 async function main() {
-  const c = new ClusterUnderTest({ prefix: "life", servers: 3, agents: 4, firstOctet: 195, knobs: KNOBS, knownHostKeys: true,
+  const c = new ClusterUnderTest({ prefix: "life", servers: 3, agents: 4, firstOctet: 192, knobs: KNOBS, knownHostKeys: true,
     initial: { servers: 3, agents: 3 }, tokenTimeout: 300 });
   const servers = ["life-s0", "life-s1", "life-s2"];
   const agents = ["life-a0", "life-a1", "life-a2"];
@@ -38,7 +38,7 @@ async function main() {
     say(`rolling upgrade to ${NEXT}`);
     const before = Object.fromEntries(await Promise.all([...servers, ...agents].map(async (n) => [n, await c.unitTimes(n)] as const)));
     await c.stack.setConfig(c.releaseConfig(NEXT));
-    const sampler = apiSampler(servers.map((_, i) => `198.51.100.${195 + i}`));
+    const sampler = apiSampler(servers.map((_, i) => `198.51.100.${192 + i}`));
     const up = await c.stack.run(["up", "--yes", "--skip-preview"]);
     const api = sampler.stop();
     const perNodeMs: Record<string, number | null> = {};
