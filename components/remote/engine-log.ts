@@ -35,7 +35,8 @@ export function engineLogger(urn: string): EngineLogger {
   const say: Say = (line, opts = {}) => {
     const req = new engineProto.LogRequest();
     req.setSeverity(opts.error ? engineProto.LogSeverity.WARNING : engineProto.LogSeverity.INFO);
-    req.setMessage(line);
+    // The engine joins the messages of one stream into its diagnostics as they come: each is a whole line.
+    req.setMessage(`${line}\n`);
     req.setUrn(urn);
     req.setStreamid(streamId);
     req.setEphemeral(!!opts.ephemeral);
