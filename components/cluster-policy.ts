@@ -3,7 +3,9 @@
 // `check` of a small dynamic resource, which the engine hands the old inputs and the new ones:
 // - k3sVersion: no downgrade, and at most one minor version up per update (Kubernetes' version skew policy);
 // - servers: no more than a minority of etcd members may leave in one update (removals also run one at a
-//   time and only while the rest keep a majority; an even count is refused by the config rules already).
+//   time and only while the rest keep a majority; an even count is refused by the config rules already);
+// - the first server listed must already be a member: the others join through it, and a first server that
+//   is new would start a second, empty cluster instead of joining the running one.
 import * as pulumi from "@pulumi/pulumi";
 
 export interface ClusterPolicyArgs {
@@ -63,6 +65,21 @@ export function serverRemovalProblem(key: string, from: number | undefined, to: 
     `at most ${canLeave} can leave at once and keep a majority (remove them over several updates)`;
 }
 
+/**
+ * Why `to` would lead the cluster with a server that is not yet a member, or undefined. The first server
+ * listed starts with cluster-init and the others join through it, so a running cluster must keep one of
+ * its servers first (a replaced first server is removed while the next one listed leads).
+ */
+export function firstServerProblem(key: string, from: string[] | undefined, to: string[]): string | undefined {
+  if (!from || from.length === 0 || to.length === 0 || from.includes(to[0])) return undefined;
+  const kept = to.filter((n) => from.includes(n));
+  const fix = kept.length > 0
+    ? `list a running server first (${kept.join(", ")})`
+    : "keep at least one running server and list it first; replace the others over several updates";
+  return `k3s-cluster:${key} lists ${to[0]} first, but it is not a server of the running cluster (${from.join(", ")}); ` +
+    `the first server is the one the others join through and a new one would start an empty cluster: ${fix}`;
+}
+
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 export const clusterPolicyProvider: pulumi.dynamic.ResourceProvider = {
@@ -77,6 +94,8 @@ export const clusterPolicyProvider: pulumi.dynamic.ResourceProvider = {
     if (Array.isArray(news.servers) && Array.isArray(olds?.servers)) {
       const s = serverRemovalProblem(news.serversKey, olds.servers.length, news.servers.length);
       if (s) failures.push({ property: "servers", reason: s });
+      const f = news.servers.includes(UNKNOWN) ? undefined : firstServerProblem(news.serversKey, olds.servers, news.servers);
+      if (f) failures.push({ property: "servers", reason: f });
     }
     return { inputs: news, failures };
   },

@@ -38,8 +38,11 @@ export class ClusterUnderTest {
   readonly sampler = new CommandLineSampler();
   private booted?: BootedHosts;
   private mirror?: Mirror;
+  /** The node the cluster is asked about: the first server declared (another one after a replacement). */
+  private firstServer: string;
 
   constructor(readonly spec: ClusterSpec) {
+    this.firstServer = `${spec.prefix}-s0`;
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `k3s-engine-${spec.prefix}-`));
     this.stack = new PulumiStack({ stack: spec.prefix, workDir });
   }
@@ -106,6 +109,7 @@ export class ClusterUnderTest {
       return h;
     });
     await this.stack.setConfig({ "k3s-cluster:hosts": JSON.stringify(hosts) });
+    this.firstServer = hosts.find((h) => h.role === "server")?.name ?? this.firstServer;
   }
 
   /** `pulumi preview --json`: each resource's planned operation. */
@@ -128,9 +132,9 @@ export class ClusterUnderTest {
     return { outputs, needles };
   }
 
-  /** The cluster's own node list, from the first server. */
+  /** The cluster's own node list, from the first declared server. */
   async nodeList(): Promise<{ name: string; status: string; roles: string; version: string }[]> {
-    const first = this.node(`${this.spec.prefix}-s0`);
+    const first = this.node(this.firstServer);
     const r = await first.exec("k3s kubectl get nodes 2>&1 | tail -n +2 || true", { timeoutMs: 20_000 });
     return r.stdout.trim().split("\n").filter((l) => l && !/^Error|refused|No resources/.test(l)).map((l) => {
       const [name, status, roles, , version] = l.trim().split(/\s+/);

@@ -71,3 +71,40 @@ describe("scale out on the real engine", { timeout: 20 * 60_000 }, () => {
     ], "the nodes output is the declared cluster");
   });
 });
+
+describe("replacing the first server on the real engine", { timeout: 20 * 60_000 }, () => {
+  const c = new ClusterUnderTest({
+    prefix: "eng-f", servers: 4, agents: 1, firstOctet: 150, knobs: FAST_KNOBS, knownHostKeys: true,
+    initial: { servers: 3, agents: 1 },
+  });
+
+  before(() => c.prepare());
+  after(() => c.teardown());
+
+  it("the cluster survives, keeps its token, and the old first server leaves etcd and is given back clean", async () => {
+    await c.stack.run(["up", "--yes", "--skip-preview"]);
+    await c.waitForReady(4);
+    const before = await c.secrets();
+    // A newcomer listed first would start an empty cluster: refused before anything changes.
+    await c.declareNames(["eng-f-s3", "eng-f-s1", "eng-f-s2", "eng-f-a0"]);
+    const refused = await c.stack.run(["preview"], { allowFail: true });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stdout + refused.stderr, /k3s-cluster:hosts lists eng-f-s3 first, but it is not a server of the running cluster \(eng-f-s0, eng-f-s1, eng-f-s2\)/);
+    await c.declareNames(["eng-f-s1", "eng-f-s2", "eng-f-s3", "eng-f-a0"]);
+    const r = await c.stack.run(["up", "--yes", "--skip-preview"], { echo: true });
+    assert.match(r.stdout, /node eng-f-s0 removed from the cluster/);
+    const after = await c.secrets();
+    assert.equal(after.outputs.token, before.outputs.token, "the cluster's token did not change");
+    assert.equal(after.outputs.agentToken, before.outputs.agentToken, "nor the token agents use");
+    const list = await c.waitForReady(4);
+    assert.deepEqual(list.map((n) => `${n.name} ${n.status}`).sort(), ["eng-f-a0 Ready", "eng-f-s1 Ready", "eng-f-s2 Ready", "eng-f-s3 Ready"]);
+    const members = await c.node("eng-f-s1").exec("k3s sim-etcd member list -w json");
+    const names = (JSON.parse(members.stdout) as { members: { name: string }[] }).members.map((m) => m.name.replace(/-[0-9a-f]{8}$/, "")).sort();
+    assert.deepEqual(names, ["eng-f-s1", "eng-f-s2", "eng-f-s3"]);
+    const left = await c.node("eng-f-s0").exec("ls /usr/local/bin/k3s /var/lib/rancher/k3s 2>&1 || true");
+    assert.match(left.stdout, /No such file[\s\S]*No such file/);
+    const kubectl = await c.kubectlGetNodes();
+    assert.ok(kubectl.ok, `the kubeconfig output now reaches the new first server: ${kubectl.text}`);
+    await c.stack.run(["preview", "--expect-no-changes"]);
+  });
+});

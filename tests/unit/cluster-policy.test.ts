@@ -1,7 +1,7 @@
 // The changes a running cluster refuses, decided from the previous deployment's values.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { clusterPolicyProvider, movedHostProblem, serverRemovalProblem, versionChangeProblem } from "../../components/cluster-policy";
+import { clusterPolicyProvider, firstServerProblem, movedHostProblem, serverRemovalProblem, versionChangeProblem } from "../../components/cluster-policy";
 
 describe("cluster policy", () => {
   it("allows the same release, a patch, a new k3s build and one minor version up", () => {
@@ -28,6 +28,17 @@ describe("cluster policy", () => {
     assert.match(serverRemovalProblem("hosts", 5, 1) ?? "", /^k3s-cluster:hosts 5 → 1 servers would remove 4 of 5/);
     assert.equal(serverRemovalProblem("servers", 1, 3), undefined);
     assert.equal(serverRemovalProblem("servers", undefined, 1), undefined);
+  });
+
+  it("keeps a running server first: the first server listed may be replaced, not by a newcomer", async () => {
+    assert.equal(firstServerProblem("hosts", ["s0", "s1", "s2"], ["s1", "s2", "s3"]), undefined, "s0 replaced, s1 leads");
+    assert.equal(firstServerProblem("hosts", undefined, ["s9"]), undefined, "a new cluster has nothing to keep");
+    assert.equal(firstServerProblem("hosts", ["s0", "s1", "s2"], ["s3", "s0", "s1"]),
+      "k3s-cluster:hosts lists s3 first, but it is not a server of the running cluster (s0, s1, s2); the first server is the one the others join through and a new one would start an empty cluster: list a running server first (s0, s1)");
+    assert.match(firstServerProblem("hosts", ["s0"], ["s1"]) ?? "", /s1 first.*\(s0\).*keep at least one running server and list it first/);
+    const r = await clusterPolicyProvider.check!({ k3sVersion: "v1.34.3+k3s1", serversKey: "hosts", servers: ["s0"] },
+      { k3sVersion: "v1.34.3+k3s1", serversKey: "hosts", servers: ["s1"] });
+    assert.deepEqual(r.failures?.map((f) => f.property), ["servers"]);
   });
 
   it("check reports the refusal against the old inputs, so preview fails before anything changes", async () => {
