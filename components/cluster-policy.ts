@@ -73,9 +73,11 @@ export function serverRemovalProblem(key: string, from: number | undefined, to: 
 export function firstServerProblem(key: string, from: string[] | undefined, to: string[]): string | undefined {
   if (!from || from.length === 0 || to.length === 0 || from.includes(to[0])) return undefined;
   const kept = to.filter((n) => from.includes(n));
-  const fix = kept.length > 0
-    ? `list a running server first (${kept.join(", ")})`
-    : "keep at least one running server and list it first; replace the others over several updates";
+  const fix = key !== "hosts"
+    ? "retire fewer servers at once (a single server is replaced by going to 3 servers first)"
+    : kept.length > 0
+      ? `list a running server first (${kept.join(", ")})`
+      : "keep at least one running server and list it first; replace the others over several updates";
   return `k3s-cluster:${key} lists ${to[0]} first, but it is not a server of the running cluster (${from.join(", ")}); ` +
     `the first server is the one the others join through and a new one would start an empty cluster: ${fix}`;
 }

@@ -50,7 +50,7 @@ export type HostSpec = z.infer<typeof hostSchema>;
 
 /** Settings that only make sense when the program creates EC2 instances. */
 export const EC2_ONLY_KEYS = ["servers", "agents", "serverInstanceType", "agentInstanceType", "ami", "sshPublicKey",
-  "adminCidrs", "vpcId", "subnetIds", "tags"] as const;
+  "adminCidrs", "vpcId", "subnetIds", "tags", "retiredNodes"] as const;
 
 const settings = z.object({
     clusterName: z
@@ -69,6 +69,9 @@ const settings = z.object({
     serverInstanceType: z.string().regex(INSTANCE_TYPE, "must be an EC2 instance type like t3.medium").optional(),
     agentInstanceType: z.string().regex(INSTANCE_TYPE, "must be an EC2 instance type like t3.medium").optional(),
     ami: z.string().regex(/^ami-[0-9a-f]+$/, "must be an AMI id like ami-0123456789abcdef0").optional(),
+    // EC2 nodes are numbered; a retired number is never used again, so `servers`/`agents` fill up from the
+    // next free numbers: retiring a node replaces it (the new one joins before the old one leaves).
+    retiredNodes: z.preprocess(json, z.array(z.string(), { message: "must be a JSON list of node names, e.g. [\"demo-agent-0\"]" })).optional(),
     sshUser: z.string().regex(UNIX_USER, "must be a Unix user name").optional(),
     sshPublicKey: z.string().regex(/^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+/, "must be an OpenSSH public key line").optional(),
     sshPrivateKey: z.string().includes("PRIVATE KEY", { message: "must be a PEM/OpenSSH private key" }).optional(),
@@ -144,6 +147,14 @@ export const configSchema = settings
       if (c.ami && !c.sshUser) {
         ctx.addIssue({ code: "custom", path: ["sshUser"], message: "is required when ami is set (ubuntu for Ubuntu, admin for Debian, ec2-user for Amazon Linux)" });
       }
+      const numbered = new RegExp(`^${c.clusterName}-(server|agent)-(0|[1-9][0-9]*)$`);
+      (c.retiredNodes ?? []).forEach((n, i) => {
+        if (!numbered.test(n)) {
+          ctx.addIssue({ code: "custom", path: ["retiredNodes", i], message: `must name one of this cluster's EC2 nodes, ${c.clusterName}-server-<n> or ${c.clusterName}-agent-<n>` });
+        } else if ((c.retiredNodes ?? []).indexOf(n) !== i) {
+          ctx.addIssue({ code: "custom", path: ["retiredNodes", i], message: "is listed twice" });
+        }
+      });
       if (c.subnetIds && !c.vpcId) {
         ctx.addIssue({ code: "custom", path: ["vpcId"], message: "is required when subnetIds is given" });
       }
@@ -174,6 +185,7 @@ export const configSchema = settings
       agentInstanceType: c.agentInstanceType ?? "t3.medium",
       adminCidrs: c.adminCidrs ?? [],
       tags: c.tags ?? {},
+      retiredNodes: c.retiredNodes ?? [],
     };
   });
 

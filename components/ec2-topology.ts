@@ -11,6 +11,16 @@ import type { Ec2Topology, Topology } from "./topology";
 
 const UBUNTU_OWNER = "099720109477";
 
+/**
+ * The numbers of a role's `count` nodes: the lowest ones not retired. Retiring `demo-agent-0` of two agents
+ * gives agents 1 and 2 — a new node in, the retired one out, in one update.
+ */
+export function liveIndexes(name: string, role: Role, count: number, retired: readonly string[]): number[] {
+  const indexes: number[] = [];
+  for (let i = 0; indexes.length < count; i++) if (!retired.includes(`${name}-${role}-${i}`)) indexes.push(i);
+  return indexes;
+}
+
 export const ec2Topology: Ec2Topology = (name: string, c: ClusterConfig, parent: pulumi.Resource): Topology => {
   const tags = { ...c.tags, "k3s:cluster": c.clusterName };
   const network = createNetwork(name, { clusterName: c.clusterName, adminCidrs: c.adminCidrs, vpcId: c.vpcId, subnetIds: c.subnetIds, tags }, parent);
@@ -51,10 +61,10 @@ export const ec2Topology: Ec2Topology = (name: string, c: ClusterConfig, parent:
     return { name: nodeName, resourceName: nodeName, id: instance.id, sshHost: instance.publicIp, privateIp: instance.privateIp };
   };
 
-  const servers = Array.from({ length: c.servers }, (_, i) => host("server", i));
+  const servers = liveIndexes(name, "server", c.servers, c.retiredNodes).map((i) => host("server", i));
   return {
     servers,
-    createAgents: (dependsOn) => Array.from({ length: c.agents }, (_, i) => host("agent", i, dependsOn)),
+    createAgents: (dependsOn) => liveIndexes(name, "agent", c.agents, c.retiredNodes).map((i) => host("agent", i, dependsOn)),
     sshUser: c.sshUser ?? "ubuntu",
     sshPrivateKey,
     apiEndpoint: servers[0].sshHost,

@@ -35,6 +35,6 @@ export function createNode(name: string, args: NodeArgs, opts: pulumi.CustomReso
     rootBlockDevice: { volumeType: "gp3", volumeSize: args.role === "server" ? 40 : 30, encrypted: true },
     tags: { ...args.tags, Name: name, "k3s:cluster": args.clusterName, "k3s:role": args.role },
   // A new image (yours, or a newer default Ubuntu) is for new nodes: replacing a running instance in place
-  // would take its node down. Move nodes to an image by adding new ones and removing the old.
+  // would take its node down. Nodes move to an image by being retired (k3s-cluster:retiredNodes) and replaced.
   }, pulumi.mergeOptions(opts, { ignoreChanges: ["ami"] }));
 }

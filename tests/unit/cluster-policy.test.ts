@@ -36,6 +36,8 @@ describe("cluster policy", () => {
     assert.equal(firstServerProblem("hosts", ["s0", "s1", "s2"], ["s3", "s0", "s1"]),
       "k3s-cluster:hosts lists s3 first, but it is not a server of the running cluster (s0, s1, s2); the first server is the one the others join through and a new one would start an empty cluster: list a running server first (s0, s1)");
     assert.match(firstServerProblem("hosts", ["s0"], ["s1"]) ?? "", /s1 first.*\(s0\).*keep at least one running server and list it first/);
+    assert.match(firstServerProblem("servers", ["d-server-0"], ["d-server-1"]) ?? "",
+      /^k3s-cluster:servers lists d-server-1 first.*retire fewer servers at once \(a single server is replaced by going to 3 servers first\)$/);
     const r = await clusterPolicyProvider.check!({ k3sVersion: "v1.34.3+k3s1", serversKey: "hosts", servers: ["s0"] },
       { k3sVersion: "v1.34.3+k3s1", serversKey: "hosts", servers: ["s1"] });
     assert.deepEqual(r.failures?.map((f) => f.property), ["servers"]);

@@ -245,6 +245,21 @@ describe("ClusterComponent under mocks", () => {
     ]);
   });
 
+  it("retiredNodes: a retired node is replaced by the next free number, and a retired first server by the next server listed", async () => {
+    const { ips } = await build("retire", 3, 2, { "k3s-cluster:retiredNodes": '["retire-server-0","retire-agent-0"]' });
+    await registrationsSettled(recorder);
+    const instances = registered.filter((r) => r.type === "aws:ec2/instance:Instance" && r.name.startsWith("retire-")).map((r) => r.name);
+    assert.deepEqual(instances.sort(), ["retire-agent-1", "retire-agent-2", "retire-server-1", "retire-server-2", "retire-server-3"]);
+    const manifest = (node: string) => plain(recorder.find(`${node}-puppet-apply`).rawInputs.stdin) as string;
+    assert.match(manifest("retire-server-1"), /cluster_init +=> true/, "the first server listed leads");
+    assert.doesNotMatch(manifest("retire-server-1"), /server_url/);
+    assert.match(manifest("retire-server-3"), /cluster_init +=> false/);
+    assert.match(manifest("retire-server-3"), new RegExp(`server_url +=> 'https://${ips[0][0].replace(/\./g, "\\.")}:6443'`), "the new server joins through it");
+    assert.deepEqual(plain(recorder.find("retire-policy").rawInputs).servers, ["retire-server-1", "retire-server-2", "retire-server-3"]);
+    assert.equal(ips[0].length, 3);
+    assert.equal(ips[1].length, 2);
+  });
+
   it("a bad config fails with every message before any resource is registered", () => {
     const before = registered.length;
     assert.throws(

@@ -113,6 +113,17 @@ describe("stack configuration rules", () => {
     assert.deepEqual(messages({ "k3s-cluster:autoTokenSharing": "false", "k3s-cluster:token": "user-chosen-token-0123" }), []);
   });
 
+  it("retiredNodes names this cluster's numbered EC2 nodes, each once", () => {
+    assert.deepEqual(messages({ "k3s-cluster:retiredNodes": '["demo-server-0","demo-agent-12"]' }), []);
+    assert.deepEqual(messages({ "k3s-cluster:retiredNodes": '["other-agent-0","demo-agent-01","demo-agent-1","demo-agent-1"]' }), [
+      'k3s-cluster:retiredNodes[0] must name one of this cluster\'s EC2 nodes, demo-server-<n> or demo-agent-<n> (got "other-agent-0")',
+      'k3s-cluster:retiredNodes[1] must name one of this cluster\'s EC2 nodes, demo-server-<n> or demo-agent-<n> (got "demo-agent-01")',
+      'k3s-cluster:retiredNodes[3] is listed twice (got "demo-agent-1")',
+    ]);
+    assert.deepEqual(messages({ "k3s-cluster:retiredNodes": "demo-agent-0" }),
+      ['k3s-cluster:retiredNodes must be a JSON list of node names, e.g. ["demo-agent-0"] (got "demo-agent-0")']);
+  });
+
   it("reports every problem at once", () => {
     const m = messages({ "k3s-cluster:servers": "2", "k3s-cluster:tokenTimeout": "5", "k3s-cluster:pollIntervall": "1" });
     assert.equal(m.length, 3, m.join("\n"));
@@ -156,7 +167,7 @@ describe("k3s-cluster:hosts (machines you already have)", () => {
     const values: Record<(typeof EC2_ONLY_KEYS)[number], string> = {
       servers: "3", agents: "2", serverInstanceType: "t3.large", agentInstanceType: "t4g.small", ami: "ami-0abc1234",
       sshPublicKey: BASE["k3s-cluster:sshPublicKey"], adminCidrs: '["203.0.113.0/24"]', vpcId: "vpc-0abc1234",
-      subnetIds: '["subnet-0a"]', tags: '{"team":"edge"}',
+      subnetIds: '["subnet-0a"]', tags: '{"team":"edge"}', retiredNodes: '["demo-agent-0"]',
     };
     for (const key of EC2_ONLY_KEYS) {
       assert.deepEqual(problems([server("s0", "203.0.113.10")], { [`k3s-cluster:${key}`]: values[key] }), [
