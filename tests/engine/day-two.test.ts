@@ -144,7 +144,7 @@ describe("day two: servers 5 → 3", { timeout: 30 * 60_000 }, () => {
   });
 });
 
-describe("day two: scale in, and failures halfway", { timeout: 30 * 60_000 }, () => {
+describe("day two on 1+2: scale in, upgrade, rotation, and failures halfway", { timeout: 30 * 60_000 }, () => {
   const c = new ClusterUnderTest({ prefix: "eng-i", servers: 1, agents: 3, firstOctet: 180, knobs: FAST_KNOBS, knownHostKeys: true });
 
   before(async () => {
@@ -171,6 +171,33 @@ describe("day two: scale in, and failures halfway", { timeout: 30 * 60_000 }, ()
     assert.match(left.stdout, /No such file.*\n.*No such file.*\n.*No such file/s);
     assert.deepEqual(await c.unitTimes("eng-i-a0"), kept);
     assert.ok(!(await stateUrns(c.stack)).some((u) => u.includes("eng-i-a2")));
+  });
+
+  it(`1+2: upgrades to ${NEXT} (the server, then the agents one at a time) and rotates the token`, async () => {
+    const nodes = ["eng-i-s0", "eng-i-a0", "eng-i-a1"];
+    const before: Record<string, UnitTimes> = {};
+    for (const n of nodes) before[n] = await c.unitTimes(n);
+    await c.stack.setConfig(c.releaseConfig(NEXT));
+    await c.stack.run(["up", "--yes", "--skip-preview"], { echo: true });
+    assert.deepEqual((await c.waitForReady(3)).map((n) => `${n.name} ${n.status} ${n.version}`).sort(), nodes.sort().map((n) => `${n} Ready ${NEXT}`));
+    const t: Record<string, UnitTimes> = {};
+    for (const n of nodes) t[n] = await c.unitTimes(n);
+    for (const a of ["eng-i-a0", "eng-i-a1"]) assert.ok(t[a].startMs! >= t["eng-i-s0"].activeMs!, `${a} upgraded after the server`);
+    assert.ok(t["eng-i-a1"].startMs! >= t["eng-i-a0"].activeMs! || t["eng-i-a0"].startMs! >= t["eng-i-a1"].activeMs!, "one agent at a time");
+
+    const old = String((await c.secrets()).outputs.token);
+    await c.stack.setConfig({ "k3s-cluster:tokenRotation": "2026-12" });
+    await c.stack.run(["up", "--yes", "--skip-preview"], { echo: true });
+    const now = await c.secrets();
+    assert.notEqual(now.outputs.token, old);
+    assert.equal(await passwordWorks("198.51.100.180", old.split(":").pop()!), 401, "the old token no longer authenticates");
+    assert.equal(await passwordWorks("198.51.100.180", String(now.outputs.token).split(":").pop()!), 200, "the new one does");
+    for (const a of ["eng-i-a0", "eng-i-a1"]) {
+      const r = await c.node(a).exec("stat -c '%a %U' /etc/rancher/k3s/cluster-token && cat /etc/rancher/k3s/cluster-token");
+      assert.deepEqual(r.stdout.trim().split("\n"), ["600 root", String(now.outputs.agentToken)], `${a}'s token file holds the new agent token`);
+      assert.deepEqual(await c.unitTimes(a), t[a], `${a} kept running`);
+    }
+    await c.stack.run(["preview", "--expect-no-changes"]);
   });
 
   it("a drain that cannot finish stops pulumi up naming the node and the pod, and the node keeps serving", async () => {
