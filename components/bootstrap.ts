@@ -51,6 +51,11 @@ export function connectionArgs(t: SshTarget, node: string): RemoteConnectionArgs
   };
 }
 
+/** The command text that runs `script` on `t` (as root unless told otherwise), bounded by `timeoutSeconds`. */
+export function commandOn(t: SshTarget, script: string, timeoutSeconds: number, asRoot = true): pulumi.Output<string> {
+  return pulumi.output(t.user).apply((sshUser) => remoteCommand(script, { timeoutSeconds, asRoot, sshUser }));
+}
+
 /** sha256 over every file of a directory tree (names and contents): re-runs the install when a module changes. */
 export function directoryDigest(dir: string): string {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
@@ -102,12 +107,10 @@ export interface NodeBootstrapArgs {
 }
 
 function rollingCommands(r: NonNullable<NodeBootstrapArgs["rolling"]>) {
-  const onVia = (script: string) => pulumi.output(r.via.user).apply((sshUser) =>
-    remoteCommand(script, { timeoutSeconds: r.timeoutSeconds, asRoot: true, sshUser }));
   return {
     connection: connectionArgs(r.via, r.viaName),
-    before: onVia(r.before),
-    after: onVia(r.after),
+    before: commandOn(r.via, r.before, r.timeoutSeconds),
+    after: commandOn(r.via, r.after, r.timeoutSeconds),
     group: r.group,
     limit: r.limit,
     timeoutSeconds: r.timeoutSeconds + 30,
@@ -132,9 +135,7 @@ export class NodeBootstrap extends pulumi.ComponentResource {
     const paths = args.paths ?? DEFAULT_PATHS;
     const modulesDir = args.modulesDir ?? "puppet/modules";
     const digest = directoryDigest(modulesDir);
-    const user = pulumi.output(args.ssh.user);
-    const cmd = (script: string, timeoutSeconds: number, asRoot = true) =>
-      user.apply((sshUser) => remoteCommand(script, { timeoutSeconds, asRoot, sshUser }));
+    const cmd = (script: string, timeoutSeconds: number, asRoot = true) => commandOn(args.ssh, script, timeoutSeconds, asRoot);
     const child = { parent: this };
 
     // First contact: records the host key every later step (and the verification) insists on.
@@ -157,8 +158,7 @@ export class NodeBootstrap extends pulumi.ComponentResource {
     // staged where another user could swap it.
     const modules = new RemoteCommand(`${name}-modules`, {
       connection,
-      create: user.apply((sshUser) =>
-        remoteCommand(installModulesScript(paths), { timeoutSeconds: STEP_TIMEOUTS.modules, asRoot: true, sshUser })),
+      create: cmd(installModulesScript(paths), STEP_TIMEOUTS.modules),
       delete: cmd(removeModulesScript(paths), STEP_TIMEOUTS.modules),
       archive: { dir: modulesDir, digest },
       timeoutSeconds: STEP_TIMEOUTS.modules,

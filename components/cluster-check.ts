@@ -3,8 +3,8 @@
 // stage). Its verdict becomes the `nodes` output; a node missing or NotReady within tokenTimeout fails
 // `pulumi up`, naming it.
 import * as pulumi from "@pulumi/pulumi";
-import { connectionArgs, type SshTarget } from "./bootstrap";
-import { remoteCommand, shellQuote } from "./bootstrap-scripts";
+import { commandOn, connectionArgs, type SshTarget } from "./bootstrap";
+import { shellQuote } from "./bootstrap-scripts";
 import { RemoteCommand } from "./remote/command";
 
 export interface NodeStatus {
@@ -42,8 +42,7 @@ exit "$rc"
 export function checkCluster(name: string, a: ClusterCheckArgs, opts: pulumi.CustomResourceOptions): pulumi.Output<NodeStatus[]> {
   const check = new RemoteCommand(name, {
     connection: connectionArgs(a.via, `${a.viaName} (whole-cluster check)`),
-    create: pulumi.output(a.via.user).apply((sshUser) =>
-      remoteCommand(verifyClusterScript(a.expected, a.timeoutSeconds), { timeoutSeconds: a.timeoutSeconds + 30, asRoot: true, sshUser })),
+    create: commandOn(a.via, verifyClusterScript(a.expected, a.timeoutSeconds), a.timeoutSeconds + 30),
     timeoutSeconds: a.timeoutSeconds + 30,
     captureStdout: true,
     rerunOn: [JSON.stringify(a.expected), ...a.revisions],

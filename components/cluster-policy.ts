@@ -96,7 +96,7 @@ export const clusterPolicyProvider: pulumi.dynamic.ResourceProvider = {
     if (Array.isArray(news.servers) && Array.isArray(olds?.servers)) {
       const s = serverRemovalProblem(news.serversKey, olds.servers.length, news.servers.length);
       if (s) failures.push({ property: "servers", reason: s });
-      const f = news.servers.includes(UNKNOWN) ? undefined : firstServerProblem(news.serversKey, olds.servers, news.servers);
+      const f = firstServerProblem(news.serversKey, olds.servers, news.servers);
       if (f) failures.push({ property: "servers", reason: f });
     }
     return { inputs: news, failures };

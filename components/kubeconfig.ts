@@ -2,9 +2,9 @@
 // public endpoint and its `default` names replaced by the cluster's, so it can sit beside other contexts.
 import * as pulumi from "@pulumi/pulumi";
 import { parseDocument, stringify } from "yaml";
-import { SshTarget, connectionArgs } from "./bootstrap";
+import { SshTarget, commandOn, connectionArgs } from "./bootstrap";
 import { RemoteCommand } from "./remote/command";
-import { STEP_TIMEOUTS, readKubeconfigScript, remoteCommand } from "./bootstrap-scripts";
+import { STEP_TIMEOUTS, readKubeconfigScript } from "./bootstrap-scripts";
 
 /** `https://host:6443` from a bare host/IP (IPv6 bracketed) or a URL given as is. */
 export function apiServerUrl(endpoint: string, port = 6443): string {
@@ -48,8 +48,7 @@ export interface KubeconfigArgs {
 export function fetchKubeconfig(name: string, args: KubeconfigArgs, opts: pulumi.CustomResourceOptions): pulumi.Output<string> {
   const read = new RemoteCommand(name, {
     connection: connectionArgs(args.ssh, name),
-    create: pulumi.output(args.ssh.user).apply((sshUser) =>
-      remoteCommand(readKubeconfigScript(), { timeoutSeconds: STEP_TIMEOUTS.kubeconfig, asRoot: true, sshUser })),
+    create: commandOn(args.ssh, readKubeconfigScript(), STEP_TIMEOUTS.kubeconfig),
     // The file holds the cluster-admin client key: never shown, kept only as a secret output.
     logging: "none",
     captureStdout: true,

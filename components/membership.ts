@@ -3,8 +3,8 @@
 // cordons and drains it and deletes its Node (k3s then drops a server's etcd member) before the node's own
 // bootstrap steps uninstall k3s from it.
 import * as pulumi from "@pulumi/pulumi";
-import { connectionArgs, type SshTarget } from "./bootstrap";
-import { STEP_TIMEOUTS, remoteCommand } from "./bootstrap-scripts";
+import { commandOn, connectionArgs, type SshTarget } from "./bootstrap";
+import { STEP_TIMEOUTS } from "./bootstrap-scripts";
 import { removeNodeScript, waitNodeReadyScript } from "./membership-scripts";
 import { RemoteCommand } from "./remote/command";
 
@@ -23,13 +23,10 @@ export interface NodeMembershipArgs {
 
 export class NodeMembership extends RemoteCommand {
   constructor(name: string, a: NodeMembershipArgs, opts: pulumi.CustomResourceOptions) {
-    const user = pulumi.output(a.via.user);
     super(name, {
       connection: connectionArgs(a.via, `${a.viaName} (membership of ${a.node})`),
-      create: user.apply((sshUser) => remoteCommand(waitNodeReadyScript(a.node, a.role, a.timeoutSeconds),
-        { timeoutSeconds: a.timeoutSeconds + 10, asRoot: true, sshUser })),
-      delete: user.apply((sshUser) => remoteCommand(removeNodeScript(a.node, a.drainSeconds),
-        { timeoutSeconds: a.drainSeconds + STEP_TIMEOUTS.kubeconfig, asRoot: true, sshUser })),
+      create: commandOn(a.via, waitNodeReadyScript(a.node, a.role, a.timeoutSeconds), a.timeoutSeconds + 10),
+      delete: commandOn(a.via, removeNodeScript(a.node, a.drainSeconds), a.drainSeconds + STEP_TIMEOUTS.kubeconfig),
       timeoutSeconds: Math.max(a.timeoutSeconds, a.drainSeconds) + STEP_TIMEOUTS.kubeconfig,
       rerunOn: [a.revision],
     }, opts);

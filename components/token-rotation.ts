@@ -5,8 +5,8 @@
 // first right after rotating, the others when their token file is rewritten) and is verified again before
 // the next; agents only get their token file rewritten. No node leaves, and the old token then gets 401.
 import * as pulumi from "@pulumi/pulumi";
-import { connectionArgs, type SshTarget } from "./bootstrap";
-import { remoteCommand, shellQuote } from "./bootstrap-scripts";
+import { commandOn, connectionArgs, type SshTarget } from "./bootstrap";
+import { shellQuote } from "./bootstrap-scripts";
 import { RemoteCommand } from "./remote/command";
 
 /** Rotates the server token to one the server generates, and checks that the token file changed. */
@@ -42,7 +42,7 @@ export function rotateToken(name: string, a: TokenRotationArgs, parent: pulumi.R
     connection: connectionArgs(a.server, a.serverName),
     // A new cluster's token is fresh: creating the step only records the label; changing it rotates.
     create: "echo token rotation label recorded",
-    update: pulumi.output(a.server.user).apply((sshUser) => remoteCommand(rotateTokenScript(), { timeoutSeconds: 60, asRoot: true, sshUser })),
+    update: commandOn(a.server, rotateTokenScript(), 60),
     timeoutSeconds: 60,
     rerunOn: [a.rotation],
   }, { parent, dependsOn: a.after });
