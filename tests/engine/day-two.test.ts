@@ -9,6 +9,16 @@ import { configureKnobs } from "./hosts";
 
 const NEXT = "v1.35.0+k3s1";
 
+/** One unit started only once the other was active again: they were never down together. */
+const apart = (a: UnitTimes, b: UnitTimes) => a.startMs! >= b.activeMs! || b.startMs! >= a.activeMs!;
+
+/** A node's join token file: mode and owner, and the token it holds. */
+async function tokenFile(c: ClusterUnderTest, node: string): Promise<{ mode: string; token: string }> {
+  const r = await c.node(node).exec("stat -c '%a %U' /etc/rancher/k3s/cluster-token && cat /etc/rancher/k3s/cluster-token");
+  const [mode, ...rest] = r.stdout.split("\n");
+  return { mode, token: rest.join("\n").trim() };
+}
+
 async function passwordWorks(ip: string, password: string): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     http.get({ host: ip, port: 6443, path: "/v1-k3s/config", rejectUnauthorized: false, auth: `node:${password}` }, (res) => {
@@ -23,11 +33,7 @@ describe("day two on HA 3+2: rolling upgrade and token rotation", { timeout: 30 
   const servers = ["eng-d-s0", "eng-d-s1", "eng-d-s2"];
   const agents = ["eng-d-a0", "eng-d-a1"];
 
-  before(async () => {
-    await c.prepare();
-    await c.stack.run(["up", "--yes", "--skip-preview"]);
-    await c.waitForReady(5);
-  });
+  before(() => c.deploy());
   after(() => c.teardown());
 
   it("refuses a downgrade and a skipped minor version at preview, naming the key and both versions", async () => {
@@ -60,8 +66,7 @@ describe("day two on HA 3+2: rolling upgrade and token rotation", { timeout: 30 
     }
     const lastServer = Math.max(...servers.map((n) => t[n].activeMs!));
     for (const a of agents) assert.ok(t[a].startMs! >= lastServer, `${a} upgraded before every server had`);
-    assert.ok(t[agents[1]].startMs! >= t[agents[0]].activeMs! || t[agents[0]].startMs! >= t[agents[1]].activeMs!,
-      "at most one agent (maxUnavailableAgents 1) was down at a time");
+    assert.ok(apart(t[agents[0]], t[agents[1]]), "at most one agent (maxUnavailableAgents 1) was down at a time");
     assert.ok(api.samples > 20, `the API was sampled (${api.samples})`);
     assert.equal(api.longestGapMs <= 400, true, `some server answered throughout (longest gap ${api.longestGapMs} ms)`);
     await c.stack.run(["preview", "--expect-no-changes"]);
@@ -83,10 +88,9 @@ describe("day two on HA 3+2: rolling upgrade and token rotation", { timeout: 30 
     assert.equal(await passwordWorks("198.51.100.170", oldPassword), 401, "the old token no longer authenticates");
     assert.equal(await passwordWorks("198.51.100.170", newPassword), 200, "the new one does");
     for (const n of [...servers.slice(1), ...agents]) {
-      const r = await c.node(n).exec("stat -c '%a %U' /etc/rancher/k3s/cluster-token && cat /etc/rancher/k3s/cluster-token");
-      const [mode, content] = r.stdout.split("\n");
-      assert.equal(mode, "600 root", `${n}'s token file`);
-      assert.equal(content.trim(), n.includes("-s") ? token : String(now.outputs.agentToken), `${n}'s token file holds the new token`);
+      const file = await tokenFile(c, n);
+      assert.equal(file.mode, "600 root", `${n}'s token file`);
+      assert.equal(file.token, n.includes("-s") ? token : String(now.outputs.agentToken), `${n}'s token file holds the new token`);
     }
     for (const n of agents) assert.deepEqual(await c.unitTimes(n), before[n], `${n} kept running`);
     const t = await Promise.all(servers.map((n) => c.unitTimes(n)));
@@ -113,11 +117,7 @@ describe("day two on HA 3+2: rolling upgrade and token rotation", { timeout: 30 
 describe("day two: servers 5 → 3", { timeout: 30 * 60_000 }, () => {
   const c = new ClusterUnderTest({ prefix: "eng-e", servers: 5, agents: 1, firstOctet: 186, knobs: FAST_KNOBS, knownHostKeys: true });
 
-  before(async () => {
-    await c.prepare();
-    await c.stack.run(["up", "--yes", "--skip-preview"]);
-    await c.waitForReady(6);
-  });
+  before(() => c.deploy());
   after(() => c.teardown());
 
   it("refuses 5 → 1 at preview: a majority of etcd members would leave at once", async () => {
@@ -147,11 +147,7 @@ describe("day two: servers 5 → 3", { timeout: 30 * 60_000 }, () => {
 describe("day two on 1+2: scale in, upgrade, rotation, and failures halfway", { timeout: 30 * 60_000 }, () => {
   const c = new ClusterUnderTest({ prefix: "eng-i", servers: 1, agents: 3, firstOctet: 180, knobs: FAST_KNOBS, knownHostKeys: true });
 
-  before(async () => {
-    await c.prepare();
-    await c.stack.run(["up", "--yes", "--skip-preview"]);
-    await c.waitForReady(4);
-  });
+  before(() => c.deploy());
   after(() => c.teardown());
 
   it("a removed agent is drained, its Node deleted and k3s removed from it; the rest keep running", async () => {
@@ -183,7 +179,7 @@ describe("day two on 1+2: scale in, upgrade, rotation, and failures halfway", { 
     const t: Record<string, UnitTimes> = {};
     for (const n of nodes) t[n] = await c.unitTimes(n);
     for (const a of ["eng-i-a0", "eng-i-a1"]) assert.ok(t[a].startMs! >= t["eng-i-s0"].activeMs!, `${a} upgraded after the server`);
-    assert.ok(t["eng-i-a1"].startMs! >= t["eng-i-a0"].activeMs! || t["eng-i-a0"].startMs! >= t["eng-i-a1"].activeMs!, "one agent at a time");
+    assert.ok(apart(t["eng-i-a0"], t["eng-i-a1"]), "one agent at a time");
 
     const old = String((await c.secrets()).outputs.token);
     await c.stack.setConfig({ "k3s-cluster:tokenRotation": "2026-12" });
@@ -193,8 +189,7 @@ describe("day two on 1+2: scale in, upgrade, rotation, and failures halfway", { 
     assert.equal(await passwordWorks("198.51.100.180", old.split(":").pop()!), 401, "the old token no longer authenticates");
     assert.equal(await passwordWorks("198.51.100.180", String(now.outputs.token).split(":").pop()!), 200, "the new one does");
     for (const a of ["eng-i-a0", "eng-i-a1"]) {
-      const r = await c.node(a).exec("stat -c '%a %U' /etc/rancher/k3s/cluster-token && cat /etc/rancher/k3s/cluster-token");
-      assert.deepEqual(r.stdout.trim().split("\n"), ["600 root", String(now.outputs.agentToken)], `${a}'s token file holds the new agent token`);
+      assert.deepEqual(await tokenFile(c, a), { mode: "600 root", token: String(now.outputs.agentToken) }, `${a}'s token file holds the new agent token`);
       assert.deepEqual(await c.unitTimes(a), t[a], `${a} kept running`);
     }
     await c.stack.run(["preview", "--expect-no-changes"]);

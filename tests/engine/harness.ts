@@ -58,6 +58,18 @@ export class ClusterUnderTest {
     return n;
   }
 
+  /** What the stack declares at first: `spec.initial`, or every booted node. */
+  get initial(): { servers: number; agents: number } {
+    return this.spec.initial ?? { servers: this.spec.servers, agents: this.spec.agents };
+  }
+
+  /** prepare(), then the first `pulumi up`, then waits for every node declared at first to be listed Ready. */
+  async deploy(): Promise<void> {
+    await this.prepare();
+    await this.stack.run(["up", "--yes", "--skip-preview"]);
+    await this.waitForReady(this.initial.servers + this.initial.agents);
+  }
+
   /** Boots the nodes, starts the mirror, creates the stack and sets its config. */
   async prepare(): Promise<void> {
     this.sampler.start();
@@ -65,7 +77,7 @@ export class ClusterUnderTest {
     this.mirror = await serveMirror(HOST_IP);
     this.booted = await bootHosts(this.spec);
     await this.stack.init();
-    const initial = this.spec.initial ?? { servers: this.spec.servers, agents: this.spec.agents };
+    const initial = this.initial;
     await this.stack.setConfig({
       "k3s-cluster:clusterName": this.spec.prefix,
       "k3s-cluster:hosts": JSON.stringify(this.hostsFor(initial.servers, initial.agents)),

@@ -78,12 +78,10 @@ describe("replacing the first server on the real engine", { timeout: 20 * 60_000
     initial: { servers: 3, agents: 1 },
   });
 
-  before(() => c.prepare());
+  before(() => c.deploy());
   after(() => c.teardown());
 
   it("the cluster survives, keeps its token, and the old first server leaves etcd and is given back clean", async () => {
-    await c.stack.run(["up", "--yes", "--skip-preview"]);
-    await c.waitForReady(4);
     const before = await c.secrets();
     // A newcomer listed first would start an empty cluster: refused before anything changes.
     await c.declareNames(["eng-f-s3", "eng-f-s1", "eng-f-s2", "eng-f-a0"]);
